@@ -1,0 +1,39 @@
+import { EXIT_USAGE, UsageError } from './errors.js';
+import { type Output, processOutput } from './output.js';
+import { PARSE_USAGE, parseCommand } from './parse-command.js';
+import { VERIFY_USAGE, verifyCommand } from './verify-command.js';
+
+type Command = (argv: string[], out: Output) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; usage: string; summary: string }> = {
+  verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
+  parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },
+};
+
+function help(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}\n      ${c.usage}`);
+  return `usage: hem-forwarder <command> [options]\n\ncommands:\n${rows.join('\n')}\n`;
+}
+
+export async function main(argv: string[], out: Output = processOutput): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    await out.line(help());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    out.error(`unknown command ${JSON.stringify(name)}; run hem-forwarder --help`);
+    return EXIT_USAGE;
+  }
+  try {
+    return await command.run(rest, out);
+  } catch (err) {
+    // Usage mistakes and argument errors are one line; anything else is a bug and keeps its stack.
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      out.error(`${name}: ${(err as Error).message}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,54 @@
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { mapLogFile } from '../ecs/map-file.js';
+import { fileIdFromName, namespaceError } from '../ecs/map.js';
+import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { loadLoggerKey } from './keys.js';
+import type { Output } from './output.js';
+import { describeIoError } from './verify-command.js';
+
+export const PARSE_USAGE = 'hem-forwarder parse [--key BASE64 | --key-file PATH] [--serial S] [--namespace N] [--file-id ID] FILE';
+
+/** Prints, one per line, the documents `import`/`run` would index for FILE: `{"_id","_index","_source"}`. */
+export async function parseCommand(argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      key: { type: 'string' },
+      'key-file': { type: 'string' },
+      serial: { type: 'string' },
+      namespace: { type: 'string', default: 'default' },
+      'file-id': { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError(`give exactly one FILE; usage: ${PARSE_USAGE}`);
+  const file = positionals[0]!;
+  const nsError = namespaceError(values.namespace);
+  if (nsError) throw new UsageError(`--namespace: ${nsError}`);
+  const key = await loadLoggerKey(values);
+  const documents = mapLogFile(createReadStream(file, { highWaterMark: 64 * 1024 }), {
+    loggerKey: key,
+    context: {
+      device: { serial: values.serial ?? null },
+      fileId: values['file-id'] ?? fileIdFromName(file),
+      namespace: values.namespace,
+      created: new Date(),
+    },
+  });
+  try {
+    for (;;) {
+      const next = await documents.next();
+      if (next.done) {
+        const v = next.value;
+        out.error(`${file}: ${v.valid ? 'valid' : 'INVALID'}; ${v.lines.verified}/${v.lines.total} records verified`);
+        return v.valid ? EXIT_OK : EXIT_INVALID;
+      }
+      await out.line(JSON.stringify(next.value.doc));
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === undefined) throw err;
+    out.error(`cannot read ${file}: ${describeIoError(err)}`);
+    return EXIT_USAGE;
+  }
+}

@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import type { CheckedRecord, ProblemKind } from '../logfile/verify.js';
+import type { ParsedRecord } from '../logfile/types.js';
+import { decodeBase64Url } from '../shared/base64.js';
+import { type EventCode, type Severity, RESULT_CODES, SEVERITY_SCORE, eventCode } from './catalogue.js';
+
+export const ECS_VERSION = '9.4.0';
+export const AUDIT_DATASET = 'encedo_hem.audit';
+export const EVENT_MODULE = 'encedo_hem';
+/** Device times below this are the RTC counting from zero after power-up (spec §2.7). */
+export const MIN_RELIABLE_DEVICE_TIME = 10000;
+
+export interface DeviceContext {
+  /** `devid` from /api/system/config; part of every document id. */
+  readonly serial: string | null;
+  readonly hostname?: string | null;
+  /** `HEM PPA` / `HEM EPA`, from the hardware version. */
+  readonly product?: string | null;
+}
+
+export interface MapContext {
+  readonly device: DeviceContext;
+  readonly fileId: string;
+  /** The file's header text; firmware that wrote it. */
+  readonly header: string | null;
+  /** `data_stream.namespace`. */
+  readonly namespace: string;
+  /** When the forwarder read the file (`event.created`). */
+  readonly created: Date;
+  /** Marks records caused by the forwarder's own polling (tagged so dashboards can hide them). */
+  readonly isSelfGenerated?: (record: ParsedRecord) => boolean;
+}
+
+/** One document ready for the sink: where it goes, its stable id, and the ECS body. */
+export interface IndexDocument {
+  readonly _id: string;
+  readonly _index: string;
+  readonly _source: EcsDocument;
+}
+
+export type EcsDocument = Record<string, unknown>;
+
+export function auditDataStream(namespace: string): string {
+  return `logs-${AUDIT_DATASET}-${namespace}`;
+}
+
+/**
+ * Stable document id: device serial, file id, segment key fingerprint and seq. Records whose seq is
+ * out of line (repeats, disorder) or that have none (malformed lines) add their line number, so a
+ * replayed or injected line is indexed beside the original instead of colliding with it.
+ */
+export function documentId(parts: { serial: string | null; fileId: string; keyFingerprint: string | null; seq: number | null; line?: number }): string {
+  const material = [parts.serial ?? 'unknown', parts.fileId, parts.keyFingerprint ?? 'no-key', parts.seq ?? 'no-seq'];
+  if (parts.line !== undefined) material.push(`line:${parts.line}`);
+  return createHash('sha256').update(material.join('\n')).digest().subarray(0, 20).toString('base64url');
+}
+
+export function mapRecord(checked: CheckedRecord, ctx: MapContext): IndexDocument {
+  return checked.status === 'malformed' ? mapMalformed(checked, ctx) : mapWellFormed(checked, ctx);
+}
+
+function mapWellFormed(checked: Exclude<CheckedRecord, { status: 'malformed' }>, ctx: MapContext): IndexDocument {
+  const r = checked.record;
+  const info = eventCode(r.event);
+  const result = RESULT_CODES[r.result]!;
+  const problemKinds = uniqueKinds(checked.problems);
+  const anomalousSeq = problemKinds.includes('seq_repeat') || problemKinds.includes('seq_disorder');
+  const _id = documentId({
+    serial: ctx.device.serial,
+    fileId: ctx.fileId,
+    keyFingerprint: checked.segment?.keyFingerprint ?? null,
+    seq: r.seq,
+    ...(anomalousSeq ? { line: r.line } : {}),
+  });
+  const outcome = outcomeOf(info, r.result, checked.status === 'verified');
+  const severity = outcome === 'failure' ? atLeast(info.severity, 'medium') : info.severity;
+  const timeReliable = r.time >= MIN_RELIABLE_DEVICE_TIME;
+  const decoded = decodeData(info, r);
+  const user = userOf(r);
+  const selfGenerated = ctx.isSelfGenerated?.(r) ?? false;
+
+  const event: Record<string, unknown> = {
+    id: _id,
+    kind: 'event',
+    category: [info.category],
+    type: [...info.type],
+    action: info.action,
+    code: String(r.event),
+    outcome,
+    sequence: r.seq,
+    severity: SEVERITY_SCORE[severity],
+    created: ctx.created.toISOString(),
+    original: r.text,
+    hash: sha256Hex(r.text),
+    module: EVENT_MODULE,
+    dataset: AUDIT_DATASET,
+  };
+  const doc: EcsDocument = {
+    '@timestamp': timeReliable ? new Date(r.time * 1000).toISOString() : ctx.created.toISOString(),
+    message: messageOf(info, result.name, decoded.summary, checked.status),
+    ...(selfGenerated ? { tags: ['self_generated'] } : {}),
+    event,
+    ...(user ? { user: { id: user.id, roles: [user.role] }, related: { user: [user.id] } } : {}),
+    ...(outcome === 'failure' && r.result !== 0 ? { error: { code: result.name } } : {}),
+    observer: observerOf(ctx),
+    data_stream: { type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace },
+    ecs: { version: ECS_VERSION },
+    encedo_hem: {
+      event: { name: info.name },
+      result: { code: r.result, name: result.name },
+      ...(r.subject !== '' ? { subject: r.subject } : {}),
+      device_time: r.time,
+      ...(timeReliable ? {} : { time_unreliable: true }),
+      log: { file_id: ctx.fileId, ...(ctx.header !== null ? { header: ctx.header } : {}) },
+      ...(decoded.keyId ? { key: { id: decoded.keyId } } : {}),
+      ...(decoded.scope ? { scope: decoded.scope } : {}),
+      ...(decoded.fields ? { data: decoded.fields } : {}),
+      self_generated: selfGenerated,
+      integrity: {
+        status: checked.status,
+        problems: problemKinds,
+        ...(checked.segment ? { key_fingerprint: checked.segment.keyFingerprint, segment_line: checked.segment.line, signature: checked.segment.signature } : {}),
+      },
+    },
+  };
+  return { _id, _index: auditDataStream(ctx.namespace), _source: doc };
+}
+
+/** A line that is not a record still becomes a document, so nothing in the file goes unseen. */
+function mapMalformed(checked: Extract<CheckedRecord, { status: 'malformed' }>, ctx: MapContext): IndexDocument {
+  const line = checked.record;
+  const _id = documentId({ serial: ctx.device.serial, fileId: ctx.fileId, keyFingerprint: checked.segment?.keyFingerprint ?? null, seq: null, line: line.line });
+  const doc: EcsDocument = {
+    '@timestamp': ctx.created.toISOString(),
+    message: `Malformed audit log line ${line.line}: ${line.reason}`,
+    event: {
+      id: _id,
+      kind: 'pipeline_error',
+      action: 'malformed-line',
+      outcome: 'unknown',
+      severity: SEVERITY_SCORE.high,
+      created: ctx.created.toISOString(),
+      original: line.text,
+      hash: sha256Hex(line.text),
+      module: EVENT_MODULE,
+      dataset: AUDIT_DATASET,
+    },
+    error: { message: line.reason },
+    observer: observerOf(ctx),
+    data_stream: { type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace },
+    ecs: { version: ECS_VERSION },
+    encedo_hem: {
+      log: { file_id: ctx.fileId, line: line.line, ...(ctx.header !== null ? { header: ctx.header } : {}) },
+      self_generated: false,
+      integrity: { status: 'malformed', problems: ['malformed'] },
+    },
+  };
+  return { _id, _index: auditDataStream(ctx.namespace), _source: doc };
+}
+
+function outcomeOf(info: EventCode, result: number, verified: boolean): 'success' | 'failure' | 'unknown' {
+  switch (info.outcome) {
+    case 'always_failure':
+      return 'failure';
+    case 'signature':
+      return verified ? 'success' : 'unknown';
+    case 'by_result':
+      return result === 0 ? 'success' : 'failure';
+  }
+}
+
+const SEVERITY_ORDER: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+function atLeast(s: Severity, floor: Severity): Severity {
+  return SEVERITY_ORDER.indexOf(s) >= SEVERITY_ORDER.indexOf(floor) ? s : floor;
+}
+
+function userOf(r: ParsedRecord): { id: string; role: string } | null {
+  if (r.subject === 'U') return { id: 'U', role: 'user' };
+  if (r.subject === 'M') return { id: 'M', role: 'master' };
+  if (r.event === 0) return null; // KEY_INIT: the subject is the segment key
+  const kid = decodeBase64Url(r.subject);
+  return kid !== null && kid.length === 16 ? { id: kid.toString('hex'), role: 'external_authenticator' } : null;
+}
+
+interface DecodedData {
+  readonly keyId?: string;
+  readonly scope?: string;
+  readonly summary?: string;
+  readonly fields?: Record<string, string>;
+}
+
+/** Decodes f5 by the code's data kind; a value that does not decode is kept raw with the reason. */
+function decodeData(info: EventCode, r: ParsedRecord): DecodedData {
+  if (r.data === '' || info.data === 'signature') return {};
+  const bytes = decodeBase64Url(r.data)!; // the parser accepted it as base64url
+  const fail = (why: string): DecodedData => ({ fields: { raw: r.data, decode_error: why } });
+  switch (info.data) {
+    case 'kid':
+      if (bytes.length !== 16) return fail(`expected a 16-byte key id, got ${bytes.length} bytes`);
+      return { keyId: bytes.toString('hex'), summary: `key ${bytes.toString('hex')}` };
+    case 'time': {
+      if (bytes.length !== 4) return fail(`expected a 4-byte little-endian time, got ${bytes.length} bytes`);
+      const iso = new Date(bytes.readUInt32LE(0) * 1000).toISOString();
+      return { fields: { raw: r.data, time: iso }, summary: `time ${iso}` };
+    }
+    case 'raw':
+    case 'log':
+    case 'code': {
+      if (!/^[\x20-\x7e]*$/.test(bytes.toString('latin1'))) return fail('expected printable ASCII text');
+      const text = bytes.toString('latin1');
+      if (info.data === 'log') return { fields: { raw: r.data, log_file_id: text }, summary: `file ${text}` };
+      if (info.data === 'code') return { fields: { raw: r.data, code: text }, summary: `code ${text}` };
+      const isScope = r.event === 12 || r.event === 13 || r.event === 14;
+      return { fields: { raw: r.data, text }, ...(isScope ? { scope: text, summary: `scope ${text}` } : { summary: text }) };
+    }
+    case 'none':
+      return fail('this event code carries no data');
+  }
+}
+
+function messageOf(info: EventCode, resultName: string, detail: string | undefined, status: CheckedRecord['status']): string {
+  const base = `${info.description}${detail ? ` (${detail})` : ''}: ${resultName.replace('LOG_RESULT_', '')}`;
+  return status === 'verified' ? base : `${base} [NOT VERIFIED]`;
+}
+
+function observerOf(ctx: MapContext): Record<string, string> {
+  return {
+    vendor: 'Encedo',
+    product: ctx.device.product ?? 'HEM',
+    type: 'hsm',
+    ...(ctx.header !== null ? { version: ctx.header } : {}),
+    ...(ctx.device.serial ? { serial_number: ctx.device.serial } : {}),
+    ...(ctx.device.hostname ? { hostname: ctx.device.hostname } : {}),
+  };
+}
+
+function uniqueKinds(problems: readonly { kind: ProblemKind }[]): ProblemKind[] {
+  return [...new Set(problems.map((p) => p.kind))];
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Data stream namespaces: lower case, no `-` (it separates the name's parts), at most 100 bytes. */
+export function namespaceError(namespace: string): string | null {
+  return /^[a-z0-9_]{1,100}$/.test(namespace) ? null : `namespace ${JSON.stringify(namespace)} must be 1-100 characters of a-z, 0-9 and _`;
+}
+
+/** The file id a device gives a log file (8 hex digits, its boot time), taken from a file name. */
+export function fileIdFromName(name: string): string {
+  const base = name.replace(/^.*[\\/]/, '').replace(/\.log$/i, '');
+  return /([0-9a-f]{8})$/.exec(base)?.[1] ?? base;
+}

@@ -1,0 +1,168 @@
+import { decodeBase64Url } from '../shared/base64.js';
+import { type LogLine, type ParsedRecord, type ResultCode, MAX_LINE_BYTES } from './types.js';
+
+const CR = 0x0d;
+const LF = 0x0a;
+const HEX = /^[0-9a-f]+$/;
+const TAG_BYTES = 16;
+
+export type LogSource = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/**
+ * Incremental parser: feed it chunks in order and it calls `emit` once per non-empty line. Memory is
+ * bounded by one line (at most MAX_LINE_BYTES), whatever the file size. It never throws on content.
+ */
+export class LogParser {
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** The current line has already exceeded the limit; its bytes are dropped until the terminator. */
+  #overflow = false;
+  #nonAscii = false;
+  /** The previous chunk ended in CR, so a leading LF in the next one belongs to the same terminator. */
+  #afterCr = false;
+  #line = 1;
+
+  push(chunk: Uint8Array, emit: (line: LogLine) => void): void {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    let i = 0;
+    if (this.#afterCr && buf.length > 0) {
+      this.#afterCr = false;
+      if (buf[0] === LF) start = i = 1;
+    }
+    for (; i < buf.length; i++) {
+      const b = buf[i]!;
+      if (b === LF || b === CR) {
+        this.#take(buf, start, i);
+        this.#finishLine(emit);
+        if (b === CR) {
+          if (i + 1 === buf.length) this.#afterCr = true;
+          else if (buf[i + 1] === LF) i++;
+        }
+        start = i + 1;
+      } else if (b > 0x7e) {
+        this.#nonAscii = true;
+      }
+    }
+    this.#take(buf, start, buf.length);
+  }
+
+  end(emit: (line: LogLine) => void): void {
+    if (this.#pendingBytes > 0 || this.#overflow) this.#finishLine(emit);
+  }
+
+  #take(buf: Buffer, from: number, to: number): void {
+    if (to <= from || this.#overflow) return;
+    if (this.#pendingBytes + (to - from) > MAX_LINE_BYTES) {
+      this.#overflow = true;
+      const room = MAX_LINE_BYTES - this.#pendingBytes;
+      if (room > 0) this.#pending.push(buf.subarray(from, from + room));
+      this.#pendingBytes = MAX_LINE_BYTES;
+      return;
+    }
+    // Copy: the caller may reuse its chunk buffer after push() returns.
+    this.#pending.push(Buffer.from(buf.subarray(from, to)));
+    this.#pendingBytes += to - from;
+  }
+
+  #finishLine(emit: (line: LogLine) => void): void {
+    const line = this.#line++;
+    const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    const overflow = this.#overflow;
+    const nonAscii = this.#nonAscii;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#overflow = false;
+    this.#nonAscii = false;
+    if (bytes.length === 0) return;
+    if (overflow) {
+      emit({ kind: 'malformed', line, reason: `line is longer than ${MAX_LINE_BYTES} bytes`, text: bytes.toString('utf8') });
+    } else if (nonAscii) {
+      const at = bytes.findIndex((b) => b > 0x7e);
+      emit({
+        kind: 'malformed',
+        line,
+        reason: `byte 0x${bytes[at]!.toString(16).padStart(2, '0')} at column ${at + 1} is not printable ASCII`,
+        text: bytes.toString('utf8'),
+      });
+    } else {
+      emit(parseLine(bytes.toString('latin1'), line));
+    }
+  }
+}
+
+/** Parses one line of printable ASCII (without terminator) into a header, a record or a malformed line. */
+export function parseLine(text: string, line: number): LogLine {
+  if (text.charCodeAt(0) === 0x23 /* # */) return { kind: 'header', line, text: text.replace(/^#\s*/, '').trimEnd() };
+  const malformed = (reason: string): LogLine => ({ kind: 'malformed', line, reason, text });
+  const f = text.split('|');
+  if (f.length !== 7) return malformed(`expected 7 '|'-separated fields, found ${f.length}`);
+  const [f0, f1, f2, f3, subject, data, f6] = f as [string, string, string, string, string, string, string];
+  const seq = hexField(f0, 13);
+  if (typeof seq === 'string') return malformed(`field 1 (seq) ${seq}`);
+  const time = hexField(f1, 8);
+  if (typeof time === 'string') return malformed(`field 2 (timestamp) ${time}`);
+  const event = hexField(f2, 8);
+  if (typeof event === 'string') return malformed(`field 3 (event) ${event}`);
+  if (f3 !== '0' && f3 !== '1' && f3 !== '2') return malformed(`field 4 (result) is ${JSON.stringify(f3)}, expected 0, 1 or 2`);
+  if (subject !== 'U' && subject !== 'M' && decodeBase64Url(subject) === null) {
+    return malformed(`field 5 (subject) ${JSON.stringify(clip(subject))} is neither U, M nor base64url`);
+  }
+  if (decodeBase64Url(data) === null) return malformed(`field 6 (data) ${JSON.stringify(clip(data))} is not base64url`);
+  const tag = decodeBase64Url(f6);
+  if (tag === null) return malformed(`field 7 (tag) ${JSON.stringify(clip(f6))} is not base64url`);
+  if (tag.length !== TAG_BYTES) return malformed(`field 7 (tag) decodes to ${tag.length} bytes, expected ${TAG_BYTES}`);
+  const record: ParsedRecord = {
+    kind: 'record',
+    line,
+    text,
+    macLength: text.length - f6.length,
+    seq,
+    time,
+    event,
+    result: Number(f3) as ResultCode,
+    subject,
+    data,
+    tag,
+  };
+  return record;
+}
+
+function hexField(value: string, maxDigits: number): number | string {
+  if (value.length === 0) return 'is empty';
+  if (!HEX.test(value)) return `${JSON.stringify(clip(value))} is not lower-case hex`;
+  if (value.length > maxDigits) return `${JSON.stringify(clip(value))} has more than ${maxDigits} hex digits`;
+  return parseInt(value, 16);
+}
+
+function clip(value: string): string {
+  return value.length > 40 ? `${value.slice(0, 40)}…` : value;
+}
+
+/** Parses a whole log source (a buffer, or chunks from a stream), yielding lines as they complete. */
+export async function* parseLog(source: LogSource): AsyncGenerator<LogLine> {
+  const parser = new LogParser();
+  let batch: LogLine[] = [];
+  const collect = (l: LogLine) => void batch.push(l);
+  const chunks = source instanceof Uint8Array ? [source] : source;
+  for await (const chunk of chunks) {
+    parser.push(chunk, collect);
+    if (batch.length > 0) {
+      const out = batch;
+      batch = [];
+      yield* out;
+    }
+  }
+  parser.end(collect);
+  yield* batch;
+}
+
+/** Synchronous variant for in-memory files. */
+export function parseLogSync(bytes: Uint8Array): LogLine[] {
+  const out: LogLine[] = [];
+  const parser = new LogParser();
+  const collect = (l: LogLine) => void out.push(l);
+  parser.push(bytes, collect);
+  parser.end(collect);
+  return out;
+}

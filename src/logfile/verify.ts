@@ -1,0 +1,232 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { decodeBase64Url } from '../shared/base64.js';
+import { ed25519Verify } from '../shared/ed25519.js';
+import { KEY_INIT_EVENT, type LogLine, type MalformedLine, type ParsedRecord } from './types.js';
+
+/** The closed list of things that can be wrong with a log file. */
+export const PROBLEM_KINDS = [
+  'malformed',
+  'no_key',
+  'signature_invalid',
+  'mac_mismatch',
+  'seq_gap',
+  'seq_disorder',
+  'seq_repeat',
+] as const;
+export type ProblemKind = (typeof PROBLEM_KINDS)[number];
+
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly line: number;
+  readonly seq: number | null;
+  readonly message: string;
+}
+
+/** A key segment: a KEY_INIT record and every record after it until the next one. */
+export interface Segment {
+  readonly line: number;
+  readonly seq: number;
+  /** Hex SHA-256 of the segment key K: names the segment without repeating the key. */
+  readonly keyFingerprint: string;
+  readonly signature: 'valid' | 'invalid';
+}
+
+/** A record whose tag matched under a segment key signed by the pinned logger key. */
+export interface VerifiedRecord {
+  readonly status: 'verified';
+  readonly record: ParsedRecord;
+  readonly segment: Segment & { readonly signature: 'valid' };
+  /** Only sequence problems can accompany a verified record. */
+  readonly problems: readonly Problem[];
+}
+
+/** A well-formed record that could not be verified: never trusted, still reported and indexed. */
+export interface UnverifiedRecord {
+  readonly status: 'unverified';
+  readonly record: ParsedRecord;
+  readonly segment: Segment | null;
+  readonly problems: readonly [Problem, ...Problem[]];
+}
+
+export interface MalformedRecord {
+  readonly status: 'malformed';
+  readonly record: MalformedLine;
+  readonly segment: Segment | null;
+  readonly problems: readonly [Problem];
+}
+
+export type CheckedRecord = VerifiedRecord | UnverifiedRecord | MalformedRecord;
+
+export interface FileVerdict {
+  /** True only with at least one record and no problem at all. */
+  readonly valid: boolean;
+  readonly header: string | null;
+  readonly lines: { readonly total: number; readonly verified: number };
+  readonly segments: readonly Segment[];
+  /** The first problems, in line order (at most `maxProblems`); `problemCounts` has the full tally. */
+  readonly problems: readonly Problem[];
+  readonly problemCounts: Readonly<Record<ProblemKind, number>>;
+  readonly firstSeq: number | null;
+  readonly lastSeq: number | null;
+  readonly firstTime: number | null;
+  readonly lastTime: number | null;
+}
+
+export const DEFAULT_MAX_PROBLEMS = 1000;
+
+interface ActiveSegment {
+  readonly info: Segment;
+  /** null when K did not decode to 32 bytes: no tag can be checked. */
+  readonly key: Buffer | null;
+}
+
+/**
+ * Streaming verifier for one file (spec §2.3–2.5). Pure: feed it the parser's lines in order and it
+ * returns the verdict for each record; `verdict()` summarises the file. Memory is constant in the
+ * number of records apart from the segment list and the first `maxProblems` problems.
+ */
+export class LogVerifier {
+  readonly #loggerKey: Uint8Array;
+  readonly #maxProblems: number;
+  #header: string | null = null;
+  #segment: ActiveSegment | null = null;
+  #segments: Segment[] = [];
+  #problems: Problem[] = [];
+  #counts = Object.fromEntries(PROBLEM_KINDS.map((k) => [k, 0])) as Record<ProblemKind, number>;
+  #total = 0;
+  #verified = 0;
+  #lastSeq: number | null = null;
+  #highSeq = -1;
+  #firstSeq: number | null = null;
+  #firstTime: number | null = null;
+  #lastTime: number | null = null;
+
+  constructor(loggerPublicKey: Uint8Array, options: { maxProblems?: number } = {}) {
+    if (loggerPublicKey.length !== 32) throw new TypeError('the logger public key must be 32 bytes (Ed25519)');
+    this.#loggerKey = loggerPublicKey;
+    this.#maxProblems = options.maxProblems ?? DEFAULT_MAX_PROBLEMS;
+  }
+
+  /** Returns the verdict for a record or malformed line, or null for a header line. */
+  check(line: LogLine): CheckedRecord | null {
+    if (line.kind === 'header') {
+      this.#header ??= line.text;
+      return null;
+    }
+    this.#total++;
+    if (line.kind === 'malformed') {
+      const problem = this.#problem('malformed', line.line, null, line.reason);
+      return { status: 'malformed', record: line, segment: this.#segment?.info ?? null, problems: [problem] };
+    }
+    const problems: Problem[] = [];
+    if (line.event === KEY_INIT_EVENT && line.result === 0) this.#startSegment(line, problems);
+    this.#checkSequence(line, problems);
+    this.#firstTime ??= line.time;
+    this.#lastTime = line.time;
+
+    const segment = this.#segment;
+    if (segment === null) {
+      problems.unshift(this.#problem('no_key', line.line, line.seq, 'record comes before any KEY_INIT record, so its tag cannot be checked'));
+    } else if (segment.key !== null && !tagMatches(segment.key, line)) {
+      problems.unshift(this.#problem('mac_mismatch', line.line, line.seq, 'tag does not match the record text under the segment key'));
+    }
+    if (segment !== null && segment.info.signature === 'valid' && segment.key !== null && !problems.some(breaksTrust)) {
+      this.#verified++;
+      return { status: 'verified', record: line, segment: segment.info as VerifiedRecord['segment'], problems };
+    }
+    if (problems.length === 0) {
+      // Only reachable inside a segment whose KEY_INIT failed: that problem was reported on its line.
+      problems.push({ kind: 'signature_invalid', line: line.line, seq: line.seq, message: `segment key of line ${segment!.info.line} is not signed by the logger key` });
+    }
+    return { status: 'unverified', record: line, segment: segment?.info ?? null, problems: problems as [Problem, ...Problem[]] };
+  }
+
+  verdict(): FileVerdict {
+    return {
+      valid: this.#total > 0 && Object.values(this.#counts).every((n) => n === 0),
+      header: this.#header,
+      lines: { total: this.#total, verified: this.#verified },
+      segments: this.#segments,
+      problems: this.#problems,
+      problemCounts: { ...this.#counts },
+      firstSeq: this.#firstSeq,
+      lastSeq: this.#lastSeq,
+      firstTime: this.#firstTime,
+      lastTime: this.#lastTime,
+    };
+  }
+
+  #startSegment(record: ParsedRecord, problems: Problem[]): void {
+    const key = decodeBase64Url(record.subject);
+    const signature = decodeBase64Url(record.data);
+    let reason: string | null = null;
+    if (key === null || key.length !== 32) reason = `KEY_INIT subject is ${key?.length ?? 0} bytes, expected a 32-byte key`;
+    else if (signature === null || signature.length !== 64) reason = `KEY_INIT data is ${signature?.length ?? 0} bytes, expected a 64-byte Ed25519 signature`;
+    else if (!ed25519Verify(signature, key, this.#loggerKey)) reason = 'KEY_INIT signature does not verify with the pinned logger key';
+    const info: Segment = {
+      line: record.line,
+      seq: record.seq,
+      keyFingerprint: createHash('sha256').update(key ?? Buffer.from(record.subject)).digest('hex'),
+      signature: reason === null ? 'valid' : 'invalid',
+    };
+    if (reason !== null) problems.push(this.#problem('signature_invalid', record.line, record.seq, `${reason}; the records of this segment are not trusted`));
+    this.#segments.push(info);
+    this.#segment = { info, key: key !== null && key.length === 32 ? key : null };
+  }
+
+  #checkSequence(record: ParsedRecord, problems: Problem[]): void {
+    const seq = record.seq;
+    const last = this.#lastSeq;
+    const isKeyInit = record.event === KEY_INIT_EVENT && record.result === 0;
+    if (last === null) {
+      this.#firstSeq = seq;
+      if (seq !== 0) problems.push(this.#problem('seq_gap', record.line, seq, `file starts at seq ${hex(seq)}: ${seq} earlier record(s) missing`));
+    } else if (isKeyInit && seq === 0) {
+      // A new key segment may restart the counter (the vendor's own checker restarts there too).
+      this.#highSeq = -1;
+    } else if (seq === this.#highSeq + 1) {
+      // the expected next record
+    } else if (seq === last) {
+      problems.push(this.#problem('seq_repeat', record.line, seq, `seq ${hex(seq)} repeats the previous record`));
+    } else if (seq <= this.#highSeq) {
+      problems.push(this.#problem('seq_disorder', record.line, seq, `seq ${hex(seq)} comes after seq ${hex(this.#highSeq)}: records are out of order`));
+    } else {
+      const missing = seq - this.#highSeq - 1;
+      problems.push(this.#problem('seq_gap', record.line, seq, `seq jumps from ${hex(this.#highSeq)} to ${hex(seq)}: ${missing} record(s) missing`));
+    }
+    this.#lastSeq = seq;
+    if (seq > this.#highSeq) this.#highSeq = seq;
+  }
+
+  #problem(kind: ProblemKind, line: number, seq: number | null, message: string): Problem {
+    const problem: Problem = { kind, line, seq, message };
+    this.#counts[kind]++;
+    if (this.#problems.length < this.#maxProblems) this.#problems.push(problem);
+    return problem;
+  }
+}
+
+/** Problems that mean the record's own content cannot be trusted (sequence problems do not). */
+function breaksTrust(p: Problem): boolean {
+  return p.kind === 'mac_mismatch' || p.kind === 'signature_invalid' || p.kind === 'no_key';
+}
+
+function tagMatches(key: Buffer, record: ParsedRecord): boolean {
+  const mac = createHmac('sha256', key).update(record.text.slice(0, record.macLength), 'latin1').digest();
+  return timingSafeEqual(mac.subarray(0, 16), record.tag);
+}
+
+function hex(n: number): string {
+  return n.toString(16);
+}
+
+/** Verifies a whole in-memory list of lines; for tests and small files. */
+export function verifyLines(lines: Iterable<LogLine>, loggerPublicKey: Uint8Array): { records: CheckedRecord[]; verdict: FileVerdict } {
+  const verifier = new LogVerifier(loggerPublicKey);
+  const records: CheckedRecord[] = [];
+  for (const line of lines) {
+    const checked = verifier.check(line);
+    if (checked) records.push(checked);
+  }
+  return { records, verdict: verifier.verdict() };
+}
