@@ -44,7 +44,7 @@ export async function parseCommand(argv: string[], out: Output): Promise<number>
         out.error(`${file}: ${v.valid ? 'valid' : 'INVALID'}; ${v.lines.verified}/${v.lines.total} records verified`);
         return v.valid ? EXIT_OK : EXIT_INVALID;
       }
-      await out.line(JSON.stringify(next.value.doc));
+      for (const { doc } of next.value) await out.line(JSON.stringify(doc));
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === undefined) throw err;

@@ -1,6 +1,6 @@
-import { type LogSource, parseLog } from '../logfile/parse.js';
+import { type LogSource, parseLogBatches } from '../logfile/parse.js';
 import { type CheckedRecord, type FileVerdict, LogVerifier } from '../logfile/verify.js';
-import { type IndexDocument, type MapContext, mapRecord } from './map.js';
+import { type IndexDocument, type MapContext, RecordMapper } from './map.js';
 
 export interface MappedRecord {
   readonly checked: CheckedRecord;
@@ -8,22 +8,29 @@ export interface MappedRecord {
 }
 
 /**
- * parse → verify → map for one file, streaming: yields each record's document as soon as its line is
- * complete and returns the file's verdict at the end.
+ * parse → verify → map for one file, streaming: yields the documents of each chunk's complete lines as
+ * one batch, and returns the file's verdict at the end.
  */
 export async function* mapLogFile(
   source: LogSource,
   options: { loggerKey: Uint8Array; context: Omit<MapContext, 'header'> },
-): AsyncGenerator<MappedRecord, FileVerdict> {
+): AsyncGenerator<MappedRecord[], FileVerdict> {
   const verifier = new LogVerifier(options.loggerKey);
-  let context: MapContext = { ...options.context, header: null };
-  for await (const line of parseLog(source)) {
-    const checked = verifier.check(line);
-    if (checked === null) {
-      if (context.header === null && line.kind === 'header') context = { ...context, header: line.text };
-      continue;
+  let mapper: RecordMapper | null = null;
+  let header: string | null = null;
+  for await (const lines of parseLogBatches(source)) {
+    const batch: MappedRecord[] = [];
+    for (const line of lines) {
+      const checked = verifier.check(line);
+      if (checked === null) {
+        // The header comes first; a later '#' line cannot change what earlier documents said.
+        if (line.kind === 'header' && mapper === null) header ??= line.text;
+        continue;
+      }
+      mapper ??= new RecordMapper({ ...options.context, header });
+      batch.push({ checked, doc: mapper.map(checked) });
     }
-    yield { checked, doc: mapRecord(checked, context) };
+    if (batch.length > 0) yield batch;
   }
   return verifier.verdict();
 }

@@ -55,107 +55,143 @@ export function documentId(parts: { serial: string | null; fileId: string; keyFi
   return createHash('sha256').update(material.join('\n')).digest().subarray(0, 20).toString('base64url');
 }
 
-export function mapRecord(checked: CheckedRecord, ctx: MapContext): IndexDocument {
-  return checked.status === 'malformed' ? mapMalformed(checked, ctx) : mapWellFormed(checked, ctx);
-}
+/**
+ * Maps the checked records of one file to ECS documents. Built once per file: the parts that are the
+ * same for every record of the file (observer, data stream, file fields) are made once and shared
+ * (frozen), which keeps mapping a record cheap.
+ */
+export class RecordMapper {
+  readonly #ctx: MapContext;
+  readonly #index: string;
+  readonly #created: string;
+  readonly #observer: Readonly<Record<string, unknown>>;
+  readonly #dataStream: Readonly<Record<string, unknown>>;
+  readonly #ecs: Readonly<Record<string, unknown>>;
+  readonly #log: Readonly<Record<string, unknown>>;
 
-function mapWellFormed(checked: Exclude<CheckedRecord, { status: 'malformed' }>, ctx: MapContext): IndexDocument {
-  const r = checked.record;
-  const info = eventCode(r.event);
-  const result = RESULT_CODES[r.result]!;
-  const problemKinds = uniqueKinds(checked.problems);
-  const anomalousSeq = problemKinds.includes('seq_repeat') || problemKinds.includes('seq_disorder');
-  const _id = documentId({
-    serial: ctx.device.serial,
-    fileId: ctx.fileId,
-    keyFingerprint: checked.segment?.keyFingerprint ?? null,
-    seq: r.seq,
-    ...(anomalousSeq ? { line: r.line } : {}),
-  });
-  const outcome = outcomeOf(info, r.result, checked.status === 'verified');
-  const severity = outcome === 'failure' ? atLeast(info.severity, 'medium') : info.severity;
-  const timeReliable = r.time >= MIN_RELIABLE_DEVICE_TIME;
-  const decoded = decodeData(info, r);
-  const user = userOf(r);
-  const selfGenerated = ctx.isSelfGenerated?.(r) ?? false;
+  constructor(ctx: MapContext) {
+    this.#ctx = ctx;
+    this.#index = auditDataStream(ctx.namespace);
+    this.#created = ctx.created.toISOString();
+    this.#observer = Object.freeze(observerOf(ctx));
+    this.#dataStream = Object.freeze({ type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace });
+    this.#ecs = Object.freeze({ version: ECS_VERSION });
+    this.#log = Object.freeze(ctx.header !== null ? { file_id: ctx.fileId, header: ctx.header } : { file_id: ctx.fileId });
+  }
 
-  const event: Record<string, unknown> = {
-    id: _id,
-    kind: 'event',
-    category: [info.category],
-    type: [...info.type],
-    action: info.action,
-    code: String(r.event),
-    outcome,
-    sequence: r.seq,
-    severity: SEVERITY_SCORE[severity],
-    created: ctx.created.toISOString(),
-    original: r.text,
-    hash: sha256Hex(r.text),
-    module: EVENT_MODULE,
-    dataset: AUDIT_DATASET,
-  };
-  const doc: EcsDocument = {
-    '@timestamp': timeReliable ? new Date(r.time * 1000).toISOString() : ctx.created.toISOString(),
-    message: messageOf(info, result.name, decoded.summary, checked.status),
-    ...(selfGenerated ? { tags: ['self_generated'] } : {}),
-    event,
-    ...(user ? { user: { id: user.id, roles: [user.role] }, related: { user: [user.id] } } : {}),
-    ...(outcome === 'failure' && r.result !== 0 ? { error: { code: result.name } } : {}),
-    observer: observerOf(ctx),
-    data_stream: { type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace },
-    ecs: { version: ECS_VERSION },
-    encedo_hem: {
+  map(checked: CheckedRecord): IndexDocument {
+    return checked.status === 'malformed' ? this.#malformed(checked) : this.#wellFormed(checked);
+  }
+
+  #wellFormed(checked: Exclude<CheckedRecord, { status: 'malformed' }>): IndexDocument {
+    const ctx = this.#ctx;
+    const r = checked.record;
+    const info = eventCode(r.event);
+    const result = RESULT_CODES[r.result]!;
+    const problemKinds = uniqueKinds(checked.problems);
+    const anomalousSeq = problemKinds.includes('seq_repeat') || problemKinds.includes('seq_disorder');
+    const _id = documentId({
+      serial: ctx.device.serial,
+      fileId: ctx.fileId,
+      keyFingerprint: checked.segment?.keyFingerprint ?? null,
+      seq: r.seq,
+      ...(anomalousSeq ? { line: r.line } : {}),
+    });
+    const outcome = outcomeOf(info, r.result, checked.status === 'verified');
+    const severity = outcome === 'failure' ? atLeast(info.severity, 'medium') : info.severity;
+    const timeReliable = r.time >= MIN_RELIABLE_DEVICE_TIME;
+    const decoded = decodeData(info, r);
+    const selfGenerated = ctx.isSelfGenerated?.(r) ?? false;
+
+    const vendor: Record<string, unknown> = {
       event: { name: info.name },
       result: { code: r.result, name: result.name },
-      ...(r.subject !== '' ? { subject: r.subject } : {}),
       device_time: r.time,
-      ...(timeReliable ? {} : { time_unreliable: true }),
-      log: { file_id: ctx.fileId, ...(ctx.header !== null ? { header: ctx.header } : {}) },
-      ...(decoded.keyId ? { key: { id: decoded.keyId } } : {}),
-      ...(decoded.scope ? { scope: decoded.scope } : {}),
-      ...(decoded.fields ? { data: decoded.fields } : {}),
+      log: this.#log,
       self_generated: selfGenerated,
-      integrity: {
-        status: checked.status,
-        problems: problemKinds,
-        ...(checked.segment ? { key_fingerprint: checked.segment.keyFingerprint, segment_line: checked.segment.line, signature: checked.segment.signature } : {}),
+    };
+    if (r.subject !== '') vendor.subject = r.subject;
+    if (!timeReliable) vendor.time_unreliable = true;
+    if (decoded.keyId) vendor.key = { id: decoded.keyId };
+    if (decoded.scope) vendor.scope = decoded.scope;
+    if (decoded.fields) vendor.data = decoded.fields;
+    const integrity: Record<string, unknown> = { status: checked.status, problems: problemKinds };
+    if (checked.segment) {
+      integrity.key_fingerprint = checked.segment.keyFingerprint;
+      integrity.segment_line = checked.segment.line;
+      integrity.signature = checked.segment.signature;
+    }
+    vendor.integrity = integrity;
+
+    const doc: EcsDocument = {
+      '@timestamp': timeReliable ? new Date(r.time * 1000).toISOString() : this.#created,
+      message: messageOf(info, result.name, decoded.summary, checked.status),
+      event: {
+        kind: 'event',
+        category: [info.category],
+        type: info.type.slice(),
+        action: info.action,
+        code: String(r.event),
+        outcome,
+        sequence: r.seq,
+        severity: SEVERITY_SCORE[severity],
+        created: this.#created,
+        original: r.text,
+        hash: sha256Hex(r.text),
+        module: EVENT_MODULE,
+        dataset: AUDIT_DATASET,
       },
-    },
-  };
-  return { _id, _index: auditDataStream(ctx.namespace), _source: doc };
+      observer: this.#observer,
+      data_stream: this.#dataStream,
+      ecs: this.#ecs,
+      encedo_hem: vendor,
+    };
+    if (selfGenerated) doc.tags = ['self_generated'];
+    const user = userOf(r);
+    if (user) {
+      doc.user = { id: user.id, roles: [user.role] };
+      doc.related = { user: [user.id] };
+    }
+    if (outcome === 'failure' && r.result !== 0) doc.error = { code: result.name };
+    return { _id, _index: this.#index, _source: doc };
+  }
+
+  /** A line that is not a record still becomes a document, so nothing in the file goes unseen. */
+  #malformed(checked: Extract<CheckedRecord, { status: 'malformed' }>): IndexDocument {
+    const ctx = this.#ctx;
+    const line = checked.record;
+    const _id = documentId({ serial: ctx.device.serial, fileId: ctx.fileId, keyFingerprint: checked.segment?.keyFingerprint ?? null, seq: null, line: line.line });
+    const doc: EcsDocument = {
+      '@timestamp': this.#created,
+      message: `Malformed audit log line ${line.line}: ${line.reason}`,
+      event: {
+        kind: 'pipeline_error',
+        action: 'malformed-line',
+        outcome: 'unknown',
+        severity: SEVERITY_SCORE.high,
+        created: this.#created,
+        original: line.text,
+        hash: sha256Hex(line.text),
+        module: EVENT_MODULE,
+        dataset: AUDIT_DATASET,
+      },
+      error: { message: line.reason },
+      observer: this.#observer,
+      data_stream: this.#dataStream,
+      ecs: this.#ecs,
+      encedo_hem: {
+        log: { ...this.#log, line: line.line },
+        self_generated: false,
+        integrity: { status: 'malformed', problems: ['malformed'] },
+      },
+    };
+    return { _id, _index: this.#index, _source: doc };
+  }
 }
 
-/** A line that is not a record still becomes a document, so nothing in the file goes unseen. */
-function mapMalformed(checked: Extract<CheckedRecord, { status: 'malformed' }>, ctx: MapContext): IndexDocument {
-  const line = checked.record;
-  const _id = documentId({ serial: ctx.device.serial, fileId: ctx.fileId, keyFingerprint: checked.segment?.keyFingerprint ?? null, seq: null, line: line.line });
-  const doc: EcsDocument = {
-    '@timestamp': ctx.created.toISOString(),
-    message: `Malformed audit log line ${line.line}: ${line.reason}`,
-    event: {
-      id: _id,
-      kind: 'pipeline_error',
-      action: 'malformed-line',
-      outcome: 'unknown',
-      severity: SEVERITY_SCORE.high,
-      created: ctx.created.toISOString(),
-      original: line.text,
-      hash: sha256Hex(line.text),
-      module: EVENT_MODULE,
-      dataset: AUDIT_DATASET,
-    },
-    error: { message: line.reason },
-    observer: observerOf(ctx),
-    data_stream: { type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace },
-    ecs: { version: ECS_VERSION },
-    encedo_hem: {
-      log: { file_id: ctx.fileId, line: line.line, ...(ctx.header !== null ? { header: ctx.header } : {}) },
-      self_generated: false,
-      integrity: { status: 'malformed', problems: ['malformed'] },
-    },
-  };
-  return { _id, _index: auditDataStream(ctx.namespace), _source: doc };
+/** Maps one record; for a whole file make one RecordMapper and reuse it. */
+export function mapRecord(checked: CheckedRecord, ctx: MapContext): IndexDocument {
+  return new RecordMapper(ctx).map(checked);
 }
 
 function outcomeOf(info: EventCode, result: number, verified: boolean): 'success' | 'failure' | 'unknown' {
@@ -219,7 +255,7 @@ function decodeData(info: EventCode, r: ParsedRecord): DecodedData {
 }
 
 function messageOf(info: EventCode, resultName: string, detail: string | undefined, status: CheckedRecord['status']): string {
-  const base = `${info.description}${detail ? ` (${detail})` : ''}: ${resultName.replace('LOG_RESULT_', '')}`;
+  const base = `${info.description}${detail ? ` (${detail})` : ''}: ${resultName.slice(11)}`; // after LOG_RESULT_
   return status === 'verified' ? base : `${base} [NOT VERIFIED]`;
 }
 
@@ -235,6 +271,7 @@ function observerOf(ctx: MapContext): Record<string, string> {
 }
 
 function uniqueKinds(problems: readonly { kind: ProblemKind }[]): ProblemKind[] {
+  if (problems.length === 0) return [];
   return [...new Set(problems.map((p) => p.kind))];
 }
 

@@ -1,4 +1,4 @@
-import { decodeBase64Url } from '../shared/base64.js';
+import { decodeBase64Url, isBase64Url } from '../shared/base64.js';
 import { type LogLine, type ParsedRecord, type ResultCode, MAX_LINE_BYTES } from './types.js';
 
 const CR = 0x0d;
@@ -33,8 +33,12 @@ export class LogParser {
     for (; i < buf.length; i++) {
       const b = buf[i]!;
       if (b === LF || b === CR) {
-        this.#take(buf, start, i);
-        this.#finishLine(emit);
+        if (this.#pendingBytes === 0 && !this.#overflow && i - start <= MAX_LINE_BYTES) {
+          this.#emitLine(buf.subarray(start, i), emit); // whole line inside this chunk: no copy
+        } else {
+          this.#take(buf, start, i);
+          this.#finishLine(emit);
+        }
         if (b === CR) {
           if (i + 1 === buf.length) this.#afterCr = true;
           else if (buf[i + 1] === LF) i++;
@@ -66,18 +70,26 @@ export class LogParser {
   }
 
   #finishLine(emit: (line: LogLine) => void): void {
-    const line = this.#line++;
     const bytes = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
     const overflow = this.#overflow;
-    const nonAscii = this.#nonAscii;
     this.#pending = [];
     this.#pendingBytes = 0;
     this.#overflow = false;
+    if (overflow) {
+      const line = this.#line++;
+      this.#nonAscii = false;
+      emit({ kind: 'malformed', line, reason: `line is longer than ${MAX_LINE_BYTES} bytes`, text: bytes.toString('utf8') });
+    } else {
+      this.#emitLine(bytes, emit);
+    }
+  }
+
+  #emitLine(bytes: Buffer, emit: (line: LogLine) => void): void {
+    const line = this.#line++;
+    const nonAscii = this.#nonAscii;
     this.#nonAscii = false;
     if (bytes.length === 0) return;
-    if (overflow) {
-      emit({ kind: 'malformed', line, reason: `line is longer than ${MAX_LINE_BYTES} bytes`, text: bytes.toString('utf8') });
-    } else if (nonAscii) {
+    if (nonAscii) {
       const at = bytes.findIndex((b) => b > 0x7e);
       emit({
         kind: 'malformed',
@@ -105,10 +117,10 @@ export function parseLine(text: string, line: number): LogLine {
   const event = hexField(f2, 8);
   if (typeof event === 'string') return malformed(`field 3 (event) ${event}`);
   if (f3 !== '0' && f3 !== '1' && f3 !== '2') return malformed(`field 4 (result) is ${JSON.stringify(f3)}, expected 0, 1 or 2`);
-  if (subject !== 'U' && subject !== 'M' && decodeBase64Url(subject) === null) {
+  if (subject !== 'U' && subject !== 'M' && !isBase64Url(subject)) {
     return malformed(`field 5 (subject) ${JSON.stringify(clip(subject))} is neither U, M nor base64url`);
   }
-  if (decodeBase64Url(data) === null) return malformed(`field 6 (data) ${JSON.stringify(clip(data))} is not base64url`);
+  if (!isBase64Url(data)) return malformed(`field 6 (data) ${JSON.stringify(clip(data))} is not base64url`);
   const tag = decodeBase64Url(f6);
   if (tag === null) return malformed(`field 7 (tag) ${JSON.stringify(clip(f6))} is not base64url`);
   if (tag.length !== TAG_BYTES) return malformed(`field 7 (tag) decodes to ${tag.length} bytes, expected ${TAG_BYTES}`);
@@ -139,8 +151,11 @@ function clip(value: string): string {
   return value.length > 40 ? `${value.slice(0, 40)}…` : value;
 }
 
-/** Parses a whole log source (a buffer, or chunks from a stream), yielding lines as they complete. */
-export async function* parseLog(source: LogSource): AsyncGenerator<LogLine> {
+/**
+ * Parses a whole log source (a buffer, or chunks from a stream), yielding the lines completed by each
+ * chunk as one batch: one async step per chunk rather than per line.
+ */
+export async function* parseLogBatches(source: LogSource): AsyncGenerator<LogLine[]> {
   const parser = new LogParser();
   let batch: LogLine[] = [];
   const collect = (l: LogLine) => void batch.push(l);
@@ -148,13 +163,17 @@ export async function* parseLog(source: LogSource): AsyncGenerator<LogLine> {
   for await (const chunk of chunks) {
     parser.push(chunk, collect);
     if (batch.length > 0) {
-      const out = batch;
+      yield batch;
       batch = [];
-      yield* out;
     }
   }
   parser.end(collect);
-  yield* batch;
+  if (batch.length > 0) yield batch;
+}
+
+/** Line-at-a-time view of parseLogBatches. */
+export async function* parseLog(source: LogSource): AsyncGenerator<LogLine> {
+  for await (const batch of parseLogBatches(source)) yield* batch;
 }
 
 /** Synchronous variant for in-memory files. */
