@@ -19,6 +19,7 @@ export async function verifyCommand(argv: string[], out: Output): Promise<number
   const key = await loadLoggerKey(values);
   let exit = EXIT_OK;
   let validFiles = 0;
+  let unreadable = 0;
   let total = 0;
   let verified = 0;
   for (const file of positionals) {
@@ -28,6 +29,7 @@ export async function verifyCommand(argv: string[], out: Output): Promise<number
     } catch (err) {
       out.error(`cannot read ${file}: ${describeIoError(err)}`);
       exit = EXIT_USAGE;
+      unreadable++;
       continue;
     }
     if (verdict.valid) validFiles++;
@@ -38,8 +40,9 @@ export async function verifyCommand(argv: string[], out: Output): Promise<number
   }
   if (!values.json) {
     const n = (x: number) => x.toLocaleString('en-US');
-    const invalid = positionals.length - validFiles;
-    await out.line(`Results: ${n(validFiles)}/${n(positionals.length)} files valid${invalid > 0 ? `, ${n(invalid)} INVALID` : ''}; ${n(verified)}/${n(total)} records verified`);
+    const invalid = positionals.length - validFiles - unreadable;
+    const notes = [invalid > 0 ? `, ${n(invalid)} INVALID` : '', unreadable > 0 ? `, ${n(unreadable)} unreadable` : ''].join('');
+    await out.line(`Results: ${n(validFiles)}/${n(positionals.length)} files valid${notes}; ${n(verified)}/${n(total)} records verified`);
   }
   return exit;
 }

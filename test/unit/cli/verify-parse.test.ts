@@ -90,6 +90,12 @@ describe('hem-forwarder verify', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('counts an unreadable file as unreadable, not invalid', () => {
+    const r = runCli(['verify', '--key', KEY, files.good, join(dir, 'missing.log')]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toContain('Results: 1/2 files valid, 1 unreadable; 12/12 records verified');
+  });
+
   it('--key-file takes the JSON answer of /api/logger/key', () => {
     const keyFile = fileURLToPath(new URL('../../vectors/docs-logger-key.json', import.meta.url));
     expect(runCli(['verify', '--key-file', keyFile, VECTOR]).status).toBe(0);
