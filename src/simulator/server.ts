@@ -1,0 +1,241 @@
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { generate } from 'selfsigned';
+import { type DeviceOptions, type DeviceReply, SimulatedDevice } from './device.js';
+
+export interface SimulatorOptions extends Partial<DeviceOptions> {
+  readonly host?: string;
+  readonly port?: number;
+  /** Plain HTTP instead of HTTPS with a generated self-signed certificate. */
+  readonly http?: boolean;
+  /** Base minimum answer time of POST /api/auth/token (the device: 500 ms; three times that after 3 failures). */
+  readonly authDelayMs?: number;
+  /** Exposes /sim/* fault-injection endpoints. Never on by default. */
+  readonly control?: boolean;
+}
+
+const MAX_JSON_BODY = 7300;
+const SLOW_AFTER_FAILURES = 3;
+const SLOW_MODE_MS = 15_000;
+
+/** Transport-level faults a test or demo can switch on. */
+interface Faults {
+  latencyMs: number;
+  hang: number;
+  drop: number;
+  error: number;
+  errorStatus: number;
+}
+
+/**
+ * An Encedo HEM on a socket: HTTPS (or HTTP) answering the documented API like the device does (one
+ * response per connection, empty error bodies, slow answers to logins), driven by SimulatedDevice.
+ */
+export class HemSimulator {
+  readonly device: SimulatedDevice;
+  readonly url: string;
+  /** SHA-256 of the certificate (hex, lower case), or null over plain HTTP. */
+  readonly certSha256: string | null;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #authDelayMs: number;
+  readonly #control: boolean;
+  readonly faults: Faults = { latencyMs: 0, hang: 0, drop: 0, error: 0, errorStatus: 500 };
+  #authFailures = 0;
+  #lastAuthFailure = 0;
+
+  private constructor(device: SimulatedDevice, server: Server, url: string, certSha256: string | null, options: SimulatorOptions) {
+    this.device = device;
+    this.#server = server;
+    this.url = url;
+    this.certSha256 = certSha256;
+    this.#authDelayMs = options.authDelayMs ?? 500;
+    this.#control = options.control ?? false;
+    server.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+  }
+
+  static async start(options: SimulatorOptions = {}): Promise<HemSimulator> {
+    const passphrase = options.passphrase ?? randomBytes(12).toString('base64url');
+    const masterPassphrase = options.masterPassphrase ?? randomBytes(12).toString('base64url');
+    const [device, tls] = await Promise.all([
+      SimulatedDevice.create({ ...options, passphrase, masterPassphrase }),
+      options.http ? Promise.resolve(null) : selfSignedCertificate(),
+    ]);
+    let sim: HemSimulator | undefined;
+    const handler = (req: IncomingMessage, res: ServerResponse) => void sim!.#handle(req, res);
+    const server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert }, handler) : createHttpServer(handler);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    sim = new HemSimulator(device, server, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.sha256 ?? null, options);
+    return sim;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path.startsWith('/sim/')) {
+      if (!this.#control) return send(res, { status: 404 });
+      return send(res, this.#controlRequest(req.method ?? 'GET', path, body));
+    }
+    if (this.faults.hang > 0) {
+      this.faults.hang--;
+      return; // never answers; the client's timeout must fire
+    }
+    if (this.faults.latencyMs > 0) await sleep(this.faults.latencyMs);
+    if (this.faults.error > 0) {
+      this.faults.error--;
+      return send(res, { status: this.faults.errorStatus });
+    }
+    if (req.headers.origin !== undefined) return send(res, { status: 412 }); // no CORS origins configured
+    const reply = req.method === 'POST' && path === '/api/auth/token' ? await this.#login(req, body) : this.#route(req, path);
+    if (reply.bytes && this.faults.drop > 0) {
+      this.faults.drop--;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': reply.bytes.length });
+      res.write(reply.bytes.subarray(0, Math.floor(reply.bytes.length / 2)), () => res.destroy());
+      return;
+    }
+    send(res, reply);
+  }
+
+  #route(req: IncomingMessage, path: string): DeviceReply {
+    const d = this.device;
+    const auth = req.headers.authorization;
+    if (req.method !== 'GET') return { status: 404 };
+    if (path === '/api/auth/token') return d.challenge();
+    if (path === '/api/system/version') return d.version();
+    if (path === '/api/system/status') return d.status();
+    if (path === '/api/system/config') return d.config(auth);
+    if (path === '/api/logger/key') return d.loggerKey(auth);
+    const list = /^\/api\/logger\/list(?:\/([^/]*))?$/.exec(path);
+    if (list) return d.list(auth, list[1] ?? '');
+    const file = /^\/api\/logger\/([^/]+)$/.exec(path);
+    if (file) return d.read(auth, decodeURIComponent(file[1]!));
+    return { status: 404 };
+  }
+
+  /** Logins answer no sooner than the device would: 500 ms, or 1500 ms after three failures in a row. */
+  async #login(req: IncomingMessage, body: Buffer): Promise<DeviceReply> {
+    const started = Date.now();
+    let reply: DeviceReply;
+    if (req.headers['content-length'] === undefined) reply = { status: 411 };
+    else if (body.length > MAX_JSON_BODY) reply = { status: 413 };
+    else reply = this.device.login(body);
+    if (started - this.#lastAuthFailure > SLOW_MODE_MS) this.#authFailures = 0;
+    const slow = this.#authFailures >= SLOW_AFTER_FAILURES;
+    if (reply.status === 200) this.#authFailures = 0;
+    else {
+      this.#authFailures++;
+      this.#lastAuthFailure = started;
+    }
+    await sleep(Math.max(0, (slow ? 3 : 1) * this.#authDelayMs - (Date.now() - started)));
+    return reply;
+  }
+
+  #controlRequest(method: string, path: string, body: Buffer): DeviceReply {
+    if (method === 'GET' && path === '/sim/state') {
+      return { status: 200, json: { serial: this.device.serial, loggerKey: this.device.loggerPublicKey.toString('base64'), files: this.device.fileIds(), current: this.device.currentFileId, faults: this.faults, fls_state: this.device.faultState } };
+    }
+    if (method !== 'POST') return { status: 404 };
+    let args: Record<string, unknown> = {};
+    try {
+      if (body.length > 0) args = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return { status: 400 };
+    }
+    const count = typeof args.count === 'number' ? args.count : 1;
+    try {
+      switch (path) {
+        case '/sim/reboot':
+          return { status: 200, json: { current: this.device.reboot() } };
+        case '/sim/append':
+          this.device.appendEvents(count);
+          return { status: 200, json: {} };
+        case '/sim/tamper':
+          this.device.tamper(String(args.file), args.kind as 'edit' | 'drop' | 'truncate' | 'delete', typeof args.line === 'number' ? args.line : undefined);
+          return { status: 200, json: {} };
+        case '/sim/replace-logger-key':
+          return { status: 200, json: { loggerKey: this.device.replaceLoggerKey() } };
+        case '/sim/fault':
+          this.device.faultState = typeof args.state === 'number' ? args.state : 0x02;
+          return { status: 200, json: { fls_state: this.device.faultState } };
+        case '/sim/latency':
+          this.faults.latencyMs = typeof args.ms === 'number' ? args.ms : 0;
+          return { status: 200, json: {} };
+        case '/sim/hang':
+          this.faults.hang = count;
+          return { status: 200, json: {} };
+        case '/sim/drop':
+          this.faults.drop = count;
+          return { status: 200, json: {} };
+        case '/sim/error':
+          this.faults.error = count;
+          this.faults.errorStatus = typeof args.status === 'number' ? args.status : 500;
+          return { status: 200, json: {} };
+        case '/sim/reset-faults':
+          Object.assign(this.faults, { latencyMs: 0, hang: 0, drop: 0, error: 0, errorStatus: 500 });
+          this.device.faultState = 0;
+          return { status: 200, json: {} };
+        default:
+          return { status: 404 };
+      }
+    } catch (err) {
+      return { status: 400, json: { error: (err as Error).message } };
+    }
+  }
+}
+
+function send(res: ServerResponse, reply: DeviceReply): void {
+  // The device closes the connection after every response and sends empty bodies with errors.
+  const headers: Record<string, string | number> = { connection: 'close' };
+  let body: Buffer = Buffer.alloc(0);
+  if (reply.status === 200 && reply.bytes) {
+    body = reply.bytes;
+    headers['content-type'] = 'text/plain';
+  } else if (reply.json !== undefined) {
+    body = Buffer.from(JSON.stringify(reply.json));
+    headers['content-type'] = 'application/json';
+  }
+  headers['content-length'] = body.length;
+  res.writeHead(reply.status, headers);
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_JSON_BODY + 1) chunks.push(chunk); // more is never needed, only noticed
+  }
+  return Buffer.concat(chunks);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function selfSignedCertificate(): Promise<{ key: string; cert: string; sha256: string }> {
+  const pem = await generate([{ name: 'commonName', value: 'my.ence.do' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    notAfterDate: new Date(Date.now() + 90 * 86400_000),
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'my.ence.do' }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+  });
+  const sha256 = new X509Certificate(pem.cert).fingerprint256.replaceAll(':', '').toLowerCase();
+  return { key: pem.private, cert: pem.cert, sha256 };
+}
