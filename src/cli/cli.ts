@@ -1,6 +1,7 @@
 import { EXIT_USAGE, UsageError } from './errors.js';
 import { type Output, processOutput } from './output.js';
 import { PARSE_USAGE, parseCommand } from './parse-command.js';
+import { SIMULATE_USAGE, simulateCommand } from './simulate-command.js';
 import { VERIFY_USAGE, verifyCommand } from './verify-command.js';
 
 type Command = (argv: string[], out: Output) => Promise<number>;
@@ -8,6 +9,7 @@ type Command = (argv: string[], out: Output) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; usage: string; summary: string }> = {
   verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
   parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },
+  simulate: { run: simulateCommand, usage: SIMULATE_USAGE, summary: 'run a simulated Encedo HEM (HTTPS, self-signed) for tests and demos' },
 };
 
 function help(): string {
