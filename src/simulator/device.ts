@@ -58,6 +58,8 @@ export class SimulatedDevice {
   readonly label = 'hem-user';
   readonly epa: boolean;
   faultState = 0;
+  /** With the trusted-time option on, an unset RTC makes the login challenge answer 403. */
+  rtcSet = true;
 
   readonly #rng: SeededRandom;
   readonly #clock: () => number;
@@ -210,6 +212,7 @@ export class SimulatedDevice {
 
   challenge(): DeviceReply {
     if (this.faultState !== 0) return { status: 409 };
+    if (!this.rtcSet) return { status: 403 };
     const now = this.now;
     const nonce = Buffer.concat([le32(now), randomBytes(28)]).toString('base64');
     this.#challenges.set(nonce, now + CHALLENGE_TTL_S);

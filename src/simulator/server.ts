@@ -173,6 +173,9 @@ export class HemSimulator {
         case '/sim/fault':
           this.device.faultState = typeof args.state === 'number' ? args.state : 0x02;
           return { status: 200, json: { fls_state: this.device.faultState } };
+        case '/sim/rtc':
+          this.device.rtcSet = args.set !== false;
+          return { status: 200, json: { rtc_set: this.device.rtcSet } };
         case '/sim/latency':
           this.faults.latencyMs = typeof args.ms === 'number' ? args.ms : 0;
           return { status: 200, json: {} };
@@ -189,6 +192,7 @@ export class HemSimulator {
         case '/sim/reset-faults':
           Object.assign(this.faults, { latencyMs: 0, hang: 0, drop: 0, error: 0, errorStatus: 500 });
           this.device.faultState = 0;
+          this.device.rtcSet = true;
           return { status: 200, json: {} };
         default:
           return { status: 404 };

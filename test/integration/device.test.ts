@@ -156,6 +156,14 @@ describe('failure paths', () => {
     expect(fsc?.record.kind === 'record' && Buffer.from(fsc.record.data, 'base64url').toString()).toBe('logger:get');
   });
 
+  it('403 at login means the device clock is not set, and says so', async () => {
+    const sim = await simulator({ boots: 1 });
+    sim.device.rtcSet = false;
+    const err = await rejection(client(sim).listLogFiles());
+    expect(err.code).toBe('clock_not_set');
+    expect(err.message).toMatch(/clock is not set/);
+  });
+
   it('409 in a fault state names the cause', async () => {
     const sim = await simulator({ boots: 1 });
     sim.device.faultState = 0x02;
