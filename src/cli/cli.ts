@@ -1,3 +1,4 @@
+import { IMPORT_USAGE, SETUP_USAGE, importCommand, setupCommand } from './elasticsearch-commands.js';
 import { EXIT_USAGE, UsageError } from './errors.js';
 import { type Output, processOutput } from './output.js';
 import { PARSE_USAGE, parseCommand } from './parse-command.js';
@@ -9,6 +10,8 @@ type Command = (argv: string[], out: Output) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; usage: string; summary: string }> = {
   verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
   parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },
+  setup: { run: setupCommand, usage: SETUP_USAGE, summary: 'install or upgrade the index templates and lifecycle policy' },
+  import: { run: importCommand, usage: IMPORT_USAGE, summary: 'verify, map and index log files from disk' },
   simulate: { run: simulateCommand, usage: SIMULATE_USAGE, summary: 'run a simulated Encedo HEM (HTTPS, self-signed) for tests and demos' },
 };
 

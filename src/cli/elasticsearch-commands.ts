@@ -1,0 +1,130 @@
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Client } from '@elastic/elasticsearch';
+import { mapLogFile } from '../ecs/map-file.js';
+import { fileIdFromName, namespaceError } from '../ecs/map.js';
+import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
+import { connectionFromEnv, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
+import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
+import { SinkError } from '../sinks/sink.js';
+import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { loadLoggerKey } from './keys.js';
+import type { Output } from './output.js';
+import { describeIoError } from './verify-command.js';
+
+export const SETUP_USAGE = 'hem-forwarder setup --elasticsearch URL [--dry-run] [--retention 365d]';
+export const IMPORT_USAGE = 'hem-forwarder import --elasticsearch URL (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
+const ENV_NOTE = 'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
+
+function clusterFrom(url: string | undefined): Client {
+  if (!url) throw new UsageError(`--elasticsearch URL is required (${ENV_NOTE})`);
+  try {
+    new URL(url);
+  } catch {
+    throw new UsageError(`--elasticsearch: ${JSON.stringify(url)} is not a URL`);
+  }
+  return createElasticsearchClient(connectionFromEnv(url));
+}
+
+export async function setupCommand(argv: string[], out: Output): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { elasticsearch: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retention: { type: 'string' } },
+  });
+  if (values.retention !== undefined && !/^\d+[dhm]$/.test(values.retention)) throw new UsageError('--retention must look like 365d, 48h or 90m');
+  const client = clusterFrom(values.elasticsearch);
+  try {
+    const { engine, actions } = await setupCluster(client, { dryRun: values['dry-run'], ...(values.retention ? { retention: values.retention } : {}) });
+    const verb = values['dry-run'] ? 'would ' : '';
+    for (const a of actions) {
+      const what = `${a.kind} ${a.name}`;
+      if (a.action === 'create') await out.line(`${verb}create ${what} (${a.version})`);
+      else if (a.action === 'update') await out.line(`${verb}update ${what} (${a.installedVersion} -> ${a.version})`);
+      else if (a.action === 'skip_newer') await out.line(`keep ${what}: installed version ${a.installedVersion} is newer than ${a.version}`);
+      else if (a.action === 'skip_user_owned') await out.line(`keep ${what}: yours, never changed`);
+      else await out.line(`unchanged ${what}`);
+    }
+    const count = (k: string) => actions.filter((a) => a.action === k).length;
+    const [created, updated] = values['dry-run'] ? ['to create', 'to update'] : ['created', 'updated'];
+    const kept = actions.length - count('create') - count('update');
+    await out.line(`${engine.kind} ${engine.version}: ${values['dry-run'] ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ${count('update')} ${updated}, ${kept} unchanged`);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof SetupError) {
+      out.error(`setup: ${err.message}`);
+      return EXIT_INVALID;
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+export async function importCommand(argv: string[], out: Output): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      elasticsearch: { type: 'string' },
+      key: { type: 'string' },
+      'key-file': { type: 'string' },
+      serial: { type: 'string' },
+      namespace: { type: 'string', default: 'default' },
+      'dead-letter-file': { type: 'string', default: 'data/deadletter.ndjson' },
+    },
+  });
+  if (positionals.length === 0) throw new UsageError(`no FILE given; usage: ${IMPORT_USAGE}`);
+  if (!values.serial) throw new UsageError('--serial is required: the device serial (devid) keeps document ids the same as live collection');
+  const nsError = namespaceError(values.namespace);
+  if (nsError) throw new UsageError(`--namespace: ${nsError}`);
+  const key = await loadLoggerKey(values);
+  const client = clusterFrom(values.elasticsearch);
+  const sink = new ElasticsearchBulkSink({ client, deadLetterFile: values['dead-letter-file'] });
+  let exit = EXIT_OK;
+  try {
+    if (!(await client.indices.existsIndexTemplate({ name: 'logs-encedo_hem.audit' }))) {
+      out.error('import: the index templates are not installed; run hem-forwarder setup first');
+      return EXIT_USAGE;
+    }
+    for (const file of positionals) {
+      const unit = sink.open(file);
+      const documents = mapLogFile(createReadStream(file, { highWaterMark: 64 * 1024 }), {
+        loggerKey: key,
+        context: { device: { serial: values.serial }, fileId: fileIdFromName(file), namespace: values.namespace, created: new Date() },
+      });
+      let verdict;
+      try {
+        for (;;) {
+          const next = await documents.next();
+          if (next.done) {
+            verdict = next.value;
+            break;
+          }
+          for (const { doc } of next.value) await unit.write(doc);
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === undefined) throw err;
+        out.error(`cannot read ${file}: ${describeIoError(err)}`);
+        exit = EXIT_USAGE;
+        await unit.end();
+        continue;
+      }
+      const result = await unit.end();
+      if (!verdict.valid && exit === EXIT_OK) exit = EXIT_INVALID;
+      await out.line(
+        `${file}: ${verdict.valid ? 'valid' : 'INVALID'}; ${verdict.lines.verified}/${verdict.lines.total} records verified; ${result.written} written, ${result.duplicates} already indexed, ${result.deadLettered} dead-lettered`,
+      );
+    }
+    await sink.close();
+    return exit;
+  } catch (err) {
+    sink.abort('import failed');
+    if (err instanceof SinkError) {
+      out.error(`import: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+}

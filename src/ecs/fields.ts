@@ -1,0 +1,111 @@
+/**
+ * The contract between the mapper and the index templates: every field a document may carry. ECS
+ * fields take their type from @elastic/ecs when the templates are generated (`npm run gen:mappings`);
+ * vendor fields under `encedo_hem.*` are ours and typed here. Tests fail when the mapper emits a field
+ * that is not listed.
+ */
+
+export const AUDIT_ECS_FIELDS = [
+  '@timestamp',
+  'message',
+  'tags',
+  'event.kind',
+  'event.category',
+  'event.type',
+  'event.action',
+  'event.code',
+  'event.outcome',
+  'event.sequence',
+  'event.severity',
+  'event.created',
+  'event.original',
+  'event.hash',
+  'event.module',
+  'event.dataset',
+  'user.id',
+  'user.roles',
+  'related.user',
+  'error.code',
+  'error.message',
+  'observer.vendor',
+  'observer.product',
+  'observer.type',
+  'observer.version',
+  'observer.serial_number',
+  'observer.hostname',
+  'data_stream.type',
+  'data_stream.dataset',
+  'data_stream.namespace',
+  'ecs.version',
+] as const;
+
+export type VendorFieldType = 'keyword' | 'long' | 'boolean' | 'date';
+
+export const AUDIT_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> = {
+  'encedo_hem.event.name': 'keyword',
+  'encedo_hem.result.code': 'long',
+  'encedo_hem.result.name': 'keyword',
+  'encedo_hem.subject': 'keyword',
+  'encedo_hem.device_time': 'long',
+  'encedo_hem.time_unreliable': 'boolean',
+  'encedo_hem.log.file_id': 'keyword',
+  'encedo_hem.log.header': 'keyword',
+  'encedo_hem.log.line': 'long',
+  'encedo_hem.key.id': 'keyword',
+  'encedo_hem.scope': 'keyword',
+  'encedo_hem.data.raw': 'keyword',
+  'encedo_hem.data.text': 'keyword',
+  'encedo_hem.data.time': 'date',
+  'encedo_hem.data.log_file_id': 'keyword',
+  'encedo_hem.data.code': 'keyword',
+  'encedo_hem.data.decode_error': 'keyword',
+  'encedo_hem.self_generated': 'boolean',
+  'encedo_hem.integrity.status': 'keyword',
+  'encedo_hem.integrity.problems': 'keyword',
+  'encedo_hem.integrity.key_fingerprint': 'keyword',
+  'encedo_hem.integrity.segment_line': 'long',
+  'encedo_hem.integrity.signature': 'keyword',
+};
+
+/** Fields with one value per data stream: `constant_keyword` (where the engine allows it). */
+export const CONSTANT_FIELDS: Readonly<Record<string, string | null>> = {
+  'data_stream.type': 'logs',
+  'data_stream.dataset': null, // per template
+  'data_stream.namespace': null, // per data stream
+  'event.module': 'encedo_hem',
+  'event.dataset': null, // per template
+};
+
+export const DEADLETTER_ECS_FIELDS = [
+  '@timestamp',
+  'message',
+  'event.kind',
+  'event.original',
+  'event.module',
+  'event.dataset',
+  'event.created',
+  'error.type',
+  'error.message',
+  'data_stream.type',
+  'data_stream.dataset',
+  'data_stream.namespace',
+  'ecs.version',
+] as const;
+
+export const DEADLETTER_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> = {
+  'encedo_hem.deadletter.index': 'keyword',
+  'encedo_hem.deadletter.id': 'keyword',
+  'encedo_hem.deadletter.status': 'long',
+};
+
+/** One data stream family: `logs-encedo_hem.<name>-<namespace>`. */
+export interface StreamFields {
+  readonly name: string;
+  readonly ecs: readonly string[];
+  readonly vendor: Readonly<Record<string, VendorFieldType>>;
+}
+
+export const STREAMS: readonly StreamFields[] = [
+  { name: 'audit', ecs: AUDIT_ECS_FIELDS, vendor: AUDIT_VENDOR_FIELDS },
+  { name: 'deadletter', ecs: DEADLETTER_ECS_FIELDS, vendor: DEADLETTER_VENDOR_FIELDS },
+];

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Client, errors } from '@elastic/elasticsearch';
+import { PACKAGE_ROOT, PACKAGE_VERSION } from '../../shared/package-info.js';
+
+export type EngineKind = 'elasticsearch' | 'opensearch';
+
+export interface EngineInfo {
+  readonly kind: EngineKind;
+  readonly version: string;
+}
+
+export type AssetKind = 'component_template' | 'index_template' | 'ilm_policy';
+
+export interface SetupAction {
+  readonly kind: AssetKind;
+  readonly name: string;
+  readonly action: 'create' | 'update' | 'unchanged' | 'skip_newer' | 'skip_user_owned';
+  readonly installedVersion: string | null;
+  readonly version: string;
+}
+
+export class SetupError extends Error {
+  override readonly name = 'SetupError';
+}
+
+export const POLICY_NAME = 'logs-encedo_hem';
+export const DEFAULT_RETENTION = '365d';
+
+interface Asset {
+  readonly kind: AssetKind;
+  readonly name: string;
+  readonly body: Record<string, unknown>;
+  /** `@custom` templates: created empty when missing, never changed. */
+  readonly userOwned?: boolean;
+}
+
+export async function detectEngine(client: Client): Promise<EngineInfo> {
+  const info = await call(() => client.info(), 'read the cluster info', 'monitor');
+  const version = info.version as { number: string; distribution?: string };
+  return { kind: version.distribution === 'opensearch' ? 'opensearch' : 'elasticsearch', version: version.number };
+}
+
+/** The assets from mappings/, adapted to what the engine accepts, each stamped with a content hash. */
+export function plannedAssets(engine: EngineInfo, options: { retention?: string } = {}): Asset[] {
+  const dir = join(PACKAGE_ROOT, 'mappings');
+  const read = (sub: string) =>
+    readdirSync(join(dir, sub))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => ({ name: f.slice(0, -5), body: JSON.parse(readFileSync(join(dir, sub, f), 'utf8')) as Record<string, unknown> }));
+  const assets: Asset[] = [];
+  if (engine.kind === 'elasticsearch') {
+    for (const { name, body } of read('ilm')) {
+      const text = JSON.stringify(body).replaceAll(`"min_age":"${DEFAULT_RETENTION}"`, `"min_age":"${options.retention ?? DEFAULT_RETENTION}"`);
+      assets.push({ kind: 'ilm_policy', name, body: JSON.parse(text) as Record<string, unknown> });
+    }
+  }
+  for (const { name, body } of read('component_template')) {
+    assets.push({ kind: 'component_template', name, body: engine.kind === 'opensearch' ? withoutValuelessConstants(body) : body });
+  }
+  for (const { name } of read('index_template')) {
+    const custom = `${name}@custom`;
+    assets.push({ kind: 'component_template', name: custom, body: { template: {}, _meta: { managed_by: 'you', description: `Your additions to ${name}-* (settings, mappings). encedo-hem-forwarder never changes it.` } }, userOwned: true });
+  }
+  for (const { name, body } of read('index_template')) {
+    if (engine.kind !== 'elasticsearch') {
+      assets.push({ kind: 'index_template', name, body });
+      continue;
+    }
+    const template = (body.template ?? {}) as { settings?: { index?: Record<string, unknown> } };
+    const settings = { ...template.settings, index: { ...template.settings?.index, lifecycle: { name: POLICY_NAME } } };
+    assets.push({ kind: 'index_template', name, body: { ...body, template: { ...template, settings } } });
+  }
+  return assets.map((a) => (a.userOwned ? a : { ...a, body: stamp(a.body) }));
+}
+
+/**
+ * Installs or upgrades the templates and the lifecycle policy. Idempotent: an asset whose installed
+ * content hash matches is left alone; an installed asset of a newer package version is never downgraded;
+ * `@custom` templates are created when missing and otherwise never touched.
+ */
+export async function setupCluster(client: Client, options: { dryRun?: boolean; retention?: string } = {}): Promise<{ engine: EngineInfo; actions: SetupAction[] }> {
+  const engine = await detectEngine(client);
+  const actions: SetupAction[] = [];
+  for (const asset of plannedAssets(engine, options)) {
+    const installed = await fetchInstalled(client, asset);
+    const installedMeta = (installed?._meta ?? null) as { version?: string; content_hash?: string } | null;
+    const installedVersion = installed ? (installedMeta?.version ?? '0.0.0') : null;
+    const ourMeta = (asset.body._meta ?? {}) as { content_hash?: string };
+    let action: SetupAction['action'];
+    if (asset.userOwned) action = installed ? 'skip_user_owned' : 'create';
+    else if (!installed) action = 'create';
+    else if (installedMeta?.content_hash === ourMeta.content_hash) action = 'unchanged';
+    else if (compareVersions(installedVersion!, PACKAGE_VERSION) > 0) action = 'skip_newer';
+    else action = 'update';
+    actions.push({ kind: asset.kind, name: asset.name, action, installedVersion, version: PACKAGE_VERSION });
+    if (!options.dryRun && (action === 'create' || action === 'update')) await install(client, asset);
+  }
+  return { engine, actions };
+}
+
+async function fetchInstalled(client: Client, asset: Asset): Promise<Record<string, unknown> | null> {
+  const what = `read ${asset.kind.replace('_', ' ')} ${asset.name}`;
+  try {
+    if (asset.kind === 'component_template') {
+      const r = await call(() => client.cluster.getComponentTemplate({ name: asset.name }), what, 'manage_index_templates');
+      return (r.component_templates[0]?.component_template as unknown as Record<string, unknown>) ?? null;
+    }
+    if (asset.kind === 'index_template') {
+      const r = await call(() => client.indices.getIndexTemplate({ name: asset.name }), what, 'manage_index_templates');
+      return (r.index_templates[0]?.index_template as unknown as Record<string, unknown>) ?? null;
+    }
+    const r = await call(() => client.ilm.getLifecycle({ name: asset.name }), what, 'manage_ilm');
+    return ((r[asset.name]?.policy as unknown as Record<string, unknown>) ?? null);
+  } catch (err) {
+    if (err instanceof SetupError && /\(404\)/.test(err.message)) return null;
+    throw err;
+  }
+}
+
+async function install(client: Client, asset: Asset): Promise<void> {
+  const what = `install ${asset.kind.replace('_', ' ')} ${asset.name}`;
+  const body = asset.body as never;
+  if (asset.kind === 'component_template') await call(() => client.cluster.putComponentTemplate({ name: asset.name, ...(body as object) } as never), what, 'manage_index_templates');
+  else if (asset.kind === 'index_template') await call(() => client.indices.putIndexTemplate({ name: asset.name, ...(body as object) } as never), what, 'manage_index_templates');
+  else await call(() => client.ilm.putLifecycle({ name: asset.name, ...(body as object) } as never), what, 'manage_ilm');
+}
+
+/** Turns client errors into one-line, actionable messages. */
+async function call<T>(fn: () => Promise<T>, what: string, privilege: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof errors.ResponseError) {
+      if (err.statusCode === 401) throw new SetupError(`cannot ${what}: the cluster rejected the credentials (401); check the API key or user name and password`);
+      if (err.statusCode === 403) throw new SetupError(`cannot ${what}: permission denied (403); the user or API key needs the cluster privilege ${privilege}`);
+      if (err.statusCode === 404) throw new SetupError(`cannot ${what}: not found (404)`);
+      throw new SetupError(`cannot ${what}: HTTP ${err.statusCode}: ${err.message.slice(0, 500)}`);
+    }
+    if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError || err instanceof errors.TimeoutError) {
+      throw new SetupError(`cannot ${what}: the cluster is unreachable (${err.message})`);
+    }
+    throw err;
+  }
+}
+
+/** OpenSearch wants a value on every constant_keyword; a per-stream one (the namespace) becomes keyword. */
+function withoutValuelessConstants(body: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(body), (_key, value: unknown) => {
+    const v = value as { type?: string; value?: string };
+    return v && typeof v === 'object' && v.type === 'constant_keyword' && v.value === undefined ? { type: 'keyword', ignore_above: 1024 } : value;
+  }) as Record<string, unknown>;
+}
+
+function stamp(body: Record<string, unknown>): Record<string, unknown> {
+  const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
+  const target = 'policy' in body ? (body.policy as Record<string, unknown>) : body;
+  const meta = { ...(target._meta as object), content_hash: hash };
+  return 'policy' in body ? { ...body, policy: { ...target, _meta: meta } } : { ...body, _meta: meta };
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
+  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}

@@ -1,0 +1,96 @@
+import type { IndexDocument } from '../ecs/map.js';
+
+/** What became of the documents of one unit of work (a log file). */
+export interface UnitSummary {
+  /** Newly stored. */
+  readonly written: number;
+  /** Already stored under the same id (a re-run, or a file collected before): success, not an error. */
+  readonly duplicates: number;
+  /** Rejected by the output (e.g. a mapping error) and kept in the dead-letter store. */
+  readonly deadLettered: number;
+}
+
+export interface SinkStats {
+  written: number;
+  duplicates: number;
+  deadLettered: number;
+  retries: number;
+  requests: number;
+  /** Documents accepted by write() and not yet acknowledged. */
+  queued: number;
+}
+
+/**
+ * A batch of documents acknowledged together. `end()` resolves only when every document written through
+ * the unit is durably handled (stored, a duplicate, or dead-lettered): the moment the collector may
+ * checkpoint the file. It rejects if the output gave up (closed, aborted, or refused the credentials).
+ */
+export interface SinkUnit {
+  /** Resolves when the document is accepted; waits while the output is saturated (backpressure). */
+  write(doc: IndexDocument): Promise<void>;
+  end(): Promise<UnitSummary>;
+}
+
+export interface Sink {
+  readonly stats: Readonly<SinkStats>;
+  open(unitId: string): SinkUnit;
+  /** Sends what is buffered and waits for every request in flight. */
+  flush(): Promise<void>;
+  /** Flushes, then releases resources. Idempotent. */
+  close(): Promise<void>;
+  /** Stops at once: pending units reject; nothing buffered is sent. */
+  abort(reason?: string): void;
+}
+
+export class SinkError extends Error {
+  override readonly name = 'SinkError';
+  constructor(
+    readonly code: 'aborted' | 'auth' | 'rejected' | 'io',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Bookkeeping for one unit, shared by the sink implementations. */
+export class UnitTracker {
+  outstanding = 0;
+  ended = false;
+  written = 0;
+  duplicates = 0;
+  deadLettered = 0;
+  readonly done: Promise<UnitSummary>;
+  #resolve!: (s: UnitSummary) => void;
+  #reject!: (e: Error) => void;
+  #settled = false;
+
+  constructor(readonly id: string) {
+    this.done = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.done.catch(() => undefined); // observed through end(); never an unhandled rejection
+  }
+
+  ack(result: 'written' | 'duplicate' | 'deadLettered'): void {
+    if (result === 'written') this.written++;
+    else if (result === 'duplicate') this.duplicates++;
+    else this.deadLettered++;
+    this.outstanding--;
+    this.settleIfDone();
+  }
+
+  settleIfDone(): void {
+    if (this.ended && this.outstanding === 0 && !this.#settled) {
+      this.#settled = true;
+      this.#resolve({ written: this.written, duplicates: this.duplicates, deadLettered: this.deadLettered });
+    }
+  }
+
+  fail(error: Error): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(error);
+  }
+}
