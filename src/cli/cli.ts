@@ -1,5 +1,7 @@
 import { IMPORT_USAGE, SETUP_USAGE, importCommand, setupCommand } from './elasticsearch-commands.js';
+import { CHECK_CONFIG_USAGE, STATE_USAGE, checkConfigCommand, stateCommand } from './config-commands.js';
 import { EXIT_USAGE, UsageError } from './errors.js';
+import { RUN_USAGE, runCommand } from './run-command.js';
 import { type Output, processOutput } from './output.js';
 import { PARSE_USAGE, parseCommand } from './parse-command.js';
 import { SIMULATE_USAGE, simulateCommand } from './simulate-command.js';
@@ -8,6 +10,9 @@ import { VERIFY_USAGE, verifyCommand } from './verify-command.js';
 type Command = (argv: string[], out: Output) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string; summary: string }> = {
+  run: { run: runCommand, usage: RUN_USAGE, summary: 'collect from every configured device (until stopped, or one cycle with --once)' },
+  'check-config': { run: checkConfigCommand, usage: CHECK_CONFIG_USAGE, summary: 'validate a config file without connecting to anything' },
+  state: { run: stateCommand, usage: STATE_USAGE, summary: 'show or reset checkpoints, or accept a changed logger key' },
   verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
   parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },
   setup: { run: setupCommand, usage: SETUP_USAGE, summary: 'install or upgrade the index templates and lifecycle policy' },

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Client } from '@elastic/elasticsearch';
+import { fileVerdictDocument, verdictAlerts } from '../ecs/integrity.js';
 import { mapLogFile } from '../ecs/map-file.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
@@ -11,30 +14,45 @@ import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
+import { loadOrReport } from './config-commands.js';
+import { elasticsearchConnection } from '../collector/runtime.js';
 
-export const SETUP_USAGE = 'hem-forwarder setup --elasticsearch URL [--dry-run] [--retention 365d]';
-export const IMPORT_USAGE = 'hem-forwarder import --elasticsearch URL (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
+export const SETUP_USAGE = 'hem-forwarder setup (--config FILE | --elasticsearch URL) [--dry-run] [--retention 365d]';
+export const IMPORT_USAGE = 'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
 const ENV_NOTE = 'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
 
-function clusterFrom(url: string | undefined): Client {
-  if (!url) throw new UsageError(`--elasticsearch URL is required (${ENV_NOTE})`);
+/** The cluster from `--config` (its output.elasticsearch section) or from `--elasticsearch URL`. */
+function clusterFrom(values: { config?: string | undefined; elasticsearch?: string | undefined }, out: Output, usage: string): { client: Client; retention?: string } | null {
+  if (values.config && values.elasticsearch) throw new UsageError('give either --config or --elasticsearch, not both');
+  if (values.config) {
+    const loaded = loadOrReport(values.config, out, usage);
+    if (!loaded) return null;
+    const es = loaded.config.output.elasticsearch;
+    if (!es || (es.hosts.length === 0 && !es.cloud_id)) throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
+    return { client: createElasticsearchClient(elasticsearchConnection(es)), retention: es.retention };
+  }
+  const url = values.elasticsearch;
+  if (!url) throw new UsageError(`--config FILE or --elasticsearch URL is required (${ENV_NOTE})`);
   try {
     new URL(url);
   } catch {
     throw new UsageError(`--elasticsearch: ${JSON.stringify(url)} is not a URL`);
   }
-  return createElasticsearchClient(connectionFromEnv(url));
+  return { client: createElasticsearchClient(connectionFromEnv(url)) };
 }
 
 export async function setupCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { elasticsearch: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retention: { type: 'string' } },
+    options: { config: { type: 'string' }, elasticsearch: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retention: { type: 'string' } },
   });
   if (values.retention !== undefined && !/^\d+[dhm]$/.test(values.retention)) throw new UsageError('--retention must look like 365d, 48h or 90m');
-  const client = clusterFrom(values.elasticsearch);
+  const cluster = clusterFrom(values, out, SETUP_USAGE);
+  if (!cluster) return EXIT_USAGE;
+  const { client } = cluster;
+  const retention = values.retention ?? cluster.retention;
   try {
-    const { engine, actions } = await setupCluster(client, { dryRun: values['dry-run'], ...(values.retention ? { retention: values.retention } : {}) });
+    const { engine, actions } = await setupCluster(client, { dryRun: values['dry-run'], ...(retention ? { retention } : {}) });
     const verb = values['dry-run'] ? 'would ' : '';
     for (const a of actions) {
       const what = `${a.kind} ${a.name}`;
@@ -65,6 +83,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
     args: argv,
     allowPositionals: true,
     options: {
+      config: { type: 'string' },
       elasticsearch: { type: 'string' },
       key: { type: 'string' },
       'key-file': { type: 'string' },
@@ -78,7 +97,9 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   const nsError = namespaceError(values.namespace);
   if (nsError) throw new UsageError(`--namespace: ${nsError}`);
   const key = await loadLoggerKey(values);
-  const client = clusterFrom(values.elasticsearch);
+  const cluster = clusterFrom(values, out, IMPORT_USAGE);
+  if (!cluster) return EXIT_USAGE;
+  const { client } = cluster;
   const sink = new ElasticsearchBulkSink({ client, deadLetterFile: values['dead-letter-file'] });
   let exit = EXIT_OK;
   try {
@@ -88,9 +109,21 @@ export async function importCommand(argv: string[], out: Output): Promise<number
     }
     for (const file of positionals) {
       const unit = sink.open(file);
-      const documents = mapLogFile(createReadStream(file, { highWaterMark: 64 * 1024 }), {
+      const hash = createHash('sha256');
+      let size = 0;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      const fileId = fileIdFromName(file);
+      const device = { serial: values.serial };
+      const created = new Date();
+      const documents = mapLogFile(createReadStream(file, { highWaterMark: 64 * 1024 }).on('error', (e) => tap.destroy(e)).pipe(tap), {
         loggerKey: key,
-        context: { device: { serial: values.serial }, fileId: fileIdFromName(file), namespace: values.namespace, created: new Date() },
+        context: { device, fileId, namespace: values.namespace, created },
       });
       let verdict;
       try {
@@ -109,6 +142,10 @@ export async function importCommand(argv: string[], out: Output): Promise<number
         await unit.end();
         continue;
       }
+      // The same per-file integrity record and alerts as live collection.
+      const fetched = { id: fileId, sha256: hash.digest('hex'), size };
+      const ctx = { device, namespace: values.namespace, now: created };
+      for (const doc of [fileVerdictDocument(ctx, fetched, verdict), ...verdictAlerts(ctx, fetched, values.serial, verdict)]) await unit.write(doc);
       const result = await unit.end();
       if (!verdict.valid && exit === EXIT_OK) exit = EXIT_INVALID;
       await out.line(

@@ -33,13 +33,14 @@ export const AUDIT_ECS_FIELDS = [
   'observer.version',
   'observer.serial_number',
   'observer.hostname',
+  'observer.name',
   'data_stream.type',
   'data_stream.dataset',
   'data_stream.namespace',
   'ecs.version',
 ] as const;
 
-export type VendorFieldType = 'keyword' | 'long' | 'boolean' | 'date';
+export type VendorFieldType = 'keyword' | 'long' | 'float' | 'boolean' | 'date';
 
 export const AUDIT_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> = {
   'encedo_hem.event.name': 'keyword',
@@ -98,6 +99,67 @@ export const DEADLETTER_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>>
   'encedo_hem.deadletter.status': 'long',
 };
 
+export const INTEGRITY_ECS_FIELDS = [
+  '@timestamp',
+  'message',
+  'tags',
+  'event.kind',
+  'event.category',
+  'event.type',
+  'event.action',
+  'event.outcome',
+  'event.severity',
+  'event.created',
+  'event.reason',
+  'event.module',
+  'event.dataset',
+  'file.name',
+  'file.size',
+  'file.hash.sha256',
+  'observer.vendor',
+  'observer.product',
+  'observer.type',
+  'observer.version',
+  'observer.serial_number',
+  'observer.hostname',
+  'observer.name',
+  'data_stream.type',
+  'data_stream.dataset',
+  'data_stream.namespace',
+  'ecs.version',
+] as const;
+
+export const INTEGRITY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> = {
+  'encedo_hem.file.id': 'keyword',
+  'encedo_hem.file.header': 'keyword',
+  'encedo_hem.file.valid': 'boolean',
+  'encedo_hem.file.records_total': 'long',
+  'encedo_hem.file.records_verified': 'long',
+  'encedo_hem.file.verified_ratio': 'float',
+  'encedo_hem.file.first_seq': 'long',
+  'encedo_hem.file.last_seq': 'long',
+  'encedo_hem.file.first_time': 'date',
+  'encedo_hem.file.last_time': 'date',
+  'encedo_hem.file.segment_count': 'long',
+  'encedo_hem.file.segments.line': 'long',
+  'encedo_hem.file.segments.seq': 'long',
+  'encedo_hem.file.segments.key_fingerprint': 'keyword',
+  'encedo_hem.file.segments.signature': 'keyword',
+  'encedo_hem.file.problems.line': 'long',
+  'encedo_hem.file.problems.seq': 'long',
+  'encedo_hem.file.problems.kind': 'keyword',
+  'encedo_hem.file.problems.message': 'keyword',
+  ...Object.fromEntries(
+    ['malformed', 'no_key', 'signature_invalid', 'mac_mismatch', 'seq_gap', 'seq_disorder', 'seq_repeat'].map((k) => [`encedo_hem.file.problem_counts.${k}`, 'long' as const]),
+  ),
+  'encedo_hem.alert.kind': 'keyword',
+  'encedo_hem.alert.count': 'long',
+  'encedo_hem.alert.previous_sha256': 'keyword',
+  'encedo_hem.alert.current_sha256': 'keyword',
+  'encedo_hem.alert.previous_key': 'keyword',
+  'encedo_hem.alert.current_key': 'keyword',
+};
+
 /** One data stream family: `logs-encedo_hem.<name>-<namespace>`. */
 export interface StreamFields {
   readonly name: string;
@@ -107,5 +169,6 @@ export interface StreamFields {
 
 export const STREAMS: readonly StreamFields[] = [
   { name: 'audit', ecs: AUDIT_ECS_FIELDS, vendor: AUDIT_VENDOR_FIELDS },
+  { name: 'integrity', ecs: INTEGRITY_ECS_FIELDS, vendor: INTEGRITY_VENDOR_FIELDS },
   { name: 'deadletter', ecs: DEADLETTER_ECS_FIELDS, vendor: DEADLETTER_VENDOR_FIELDS },
 ];

@@ -16,6 +16,10 @@ export interface DeviceContext {
   readonly hostname?: string | null;
   /** `HEM PPA` / `HEM EPA`, from the hardware version. */
   readonly product?: string | null;
+  /** The device's name in the config (`observer.name`). */
+  readonly name?: string | null;
+  /** Config tags, copied to every document. */
+  readonly tags?: readonly string[];
 }
 
 export interface MapContext {
@@ -146,7 +150,8 @@ export class RecordMapper {
       ecs: this.#ecs,
       encedo_hem: vendor,
     };
-    if (selfGenerated) doc.tags = ['self_generated'];
+    const tags = selfGenerated ? [...(ctx.device.tags ?? []), 'self_generated'] : ctx.device.tags;
+    if (tags && tags.length > 0) doc.tags = [...tags];
     const user = userOf(r);
     if (user) {
       doc.user = { id: user.id, roles: [user.role] };
@@ -259,7 +264,7 @@ function messageOf(info: EventCode, resultName: string, detail: string | undefin
   return status === 'verified' ? base : `${base} [NOT VERIFIED]`;
 }
 
-function observerOf(ctx: MapContext): Record<string, string> {
+export function observerOf(ctx: { device: DeviceContext; header: string | null }): Record<string, string> {
   return {
     vendor: 'Encedo',
     product: ctx.device.product ?? 'HEM',
@@ -267,6 +272,7 @@ function observerOf(ctx: MapContext): Record<string, string> {
     ...(ctx.header !== null ? { version: ctx.header } : {}),
     ...(ctx.device.serial ? { serial_number: ctx.device.serial } : {}),
     ...(ctx.device.hostname ? { hostname: ctx.device.hostname } : {}),
+    ...(ctx.device.name ? { name: ctx.device.name } : {}),
   };
 }
 
@@ -275,7 +281,7 @@ function uniqueKinds(problems: readonly { kind: ProblemKind }[]): ProblemKind[] 
   return [...new Set(problems.map((p) => p.kind))];
 }
 
-function sha256Hex(text: string): string {
+export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 

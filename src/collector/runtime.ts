@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@elastic/elasticsearch';
+import type { Logger } from 'pino';
+import { type Config, type DeviceConfig, type ElasticsearchConfig, effectiveOutput } from '../config/schema.js';
+import { DeviceClient } from '../device/client.js';
+import { type Metrics } from '../observability/metrics.js';
+import { backoffDelay, sleep } from '../shared/backoff.js';
+import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
+import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
+import { setupCluster } from '../sinks/elasticsearch/setup.js';
+import { NdjsonSink } from '../sinks/ndjson-sink.js';
+import type { Sink } from '../sinks/sink.js';
+import { HemSimulator } from '../simulator/server.js';
+import { FileStateStore, type StateStore } from '../state/store.js';
+import { type CycleResult, DeviceCollector } from './device-collector.js';
+
+export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchConnection {
+  return {
+    hosts: es.hosts,
+    ...(es.cloud_id ? { cloudId: es.cloud_id } : {}),
+    ...(es.api_key ? { apiKey: es.api_key.reveal() } : {}),
+    ...(es.username ? { username: es.username, password: es.password?.reveal() ?? '' } : {}),
+    ...(es.bearer ? { bearer: es.bearer.reveal() } : {}),
+    ...(es.ca ? { caFile: es.ca } : {}),
+    ...(es.ca_fingerprint ? { caFingerprint: es.ca_fingerprint } : {}),
+  };
+}
+
+export interface Output {
+  readonly sink: Sink;
+  /** Where the documents go, for the summary. */
+  readonly description: string;
+  readonly client: Client | null;
+}
+
+/** The configured output; for Elasticsearch, templates are installed first unless `setup: false`. */
+export async function createOutput(config: Config, log: Logger): Promise<Output> {
+  const kind = effectiveOutput(config);
+  if (kind === 'stdout') return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', client: null };
+  if (kind === 'file') {
+    const file = config.output.file ?? { dir: 'data/out', max_bytes: 100 * 1024 * 1024 };
+    return { sink: NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes }), description: `NDJSON files in ${file.dir}`, client: null };
+  }
+  const es = config.output.elasticsearch!;
+  const client = createElasticsearchClient(elasticsearchConnection(es));
+  if (es.setup) {
+    const { engine, actions } = await setupCluster(client, { retention: es.retention });
+    const changed = actions.filter((a) => a.action === 'create' || a.action === 'update');
+    log.info({ engine: `${engine.kind} ${engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) }, changed.length > 0 ? 'index templates installed' : 'index templates up to date');
+  }
+  const sink = new ElasticsearchBulkSink({
+    client,
+    flushBytes: es.flush_bytes,
+    flushCount: es.flush_count,
+    flushIntervalMs: es.flush_interval,
+    concurrency: es.concurrency,
+    deadLetterFile: es.dead_letter_file ?? join(config.state_dir, 'deadletter.ndjson'),
+    log: log.child({ component: 'output' }),
+  });
+  return { sink, description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.join(', ')} (data streams logs-encedo_hem.*)`, client };
+}
+
+export interface DeviceHandle {
+  readonly collector: DeviceCollector;
+  readonly client: DeviceClient;
+  readonly config: DeviceConfig;
+  readonly simulator: HemSimulator | null;
+}
+
+/** A client per device; a `simulator:` device runs in-process on loopback with a pinned certificate. */
+export async function createDevices(config: Config, deps: { sink: Sink; store: StateStore; log: Logger; metrics: Metrics; onFile?: (d: string, done: number, total: number) => void }): Promise<DeviceHandle[]> {
+  return Promise.all(
+    config.devices.map(async (dc) => {
+      const log = deps.log.child({ device: dc.name });
+      let simulator: HemSimulator | null = null;
+      let device = dc;
+      let passphrase = () => dc.passphrase!.reveal();
+      if (dc.simulator) {
+        const simPassphrase = randomBytes(12).toString('base64url');
+        simulator = await HemSimulator.start({ seed: dc.simulator.seed, boots: dc.simulator.boots, eventsPerBoot: dc.simulator.events_per_boot, segmentEvery: dc.simulator.segment_every, passphrase: simPassphrase });
+        const ids = simulator.device.fileIds();
+        for (const t of dc.simulator.tamper) if (ids[t.file] && ids[t.file] !== simulator.device.currentFileId) simulator.device.tamper(ids[t.file]!, t.kind);
+        passphrase = () => simPassphrase;
+        device = { ...dc, url: simulator.url, tls: { fingerprint: simulator.certSha256! }, logger_key: dc.logger_key ?? simulator.device.loggerPublicKey.toString('base64') };
+        log.info({ url: simulator.url, boots: dc.simulator.boots, tampered: dc.simulator.tamper.length }, 'started the in-process simulated device');
+      }
+      const client = new DeviceClient({
+        url: device.url!,
+        name: dc.name,
+        passphrase,
+        log: deps.log,
+        ...(device.tls ? { tls: { ...device.tls, ...(device.tls.ca ? { ca: readFileSync(device.tls.ca, 'utf8') } : {}) } } : {}),
+        responseTimeoutMs: dc.request_timeout,
+        pacingMs: dc.pacing,
+      });
+      const collector = new DeviceCollector({ config: device, client, sink: deps.sink, store: deps.store, log, metrics: deps.metrics, ...(deps.onFile ? { onFile: deps.onFile } : {}) });
+      return { collector, client, config: device, simulator };
+    }),
+  );
+}
+
+export function createStore(config: Config): StateStore {
+  return new FileStateStore(config.state_dir);
+}
+
+const ERROR_BACKOFF_BASE_MS = 10_000;
+const ERROR_BACKOFF_MAX_MS = 30 * 60_000;
+const REPEAT_LOG_MS = 5 * 60_000;
+
+/**
+ * Polls one device until `signal` aborts: a cycle every poll interval, or sooner-then-slower after
+ * errors (exponential backoff). A failing device logs once per streak and then at most every 5 minutes.
+ */
+export async function pollDevice(handle: DeviceHandle, log: Logger, signal: AbortSignal, onCycle?: (r: CycleResult) => void): Promise<void> {
+  let failures = 0;
+  let lastLogged = 0;
+  while (!signal.aborted) {
+    const result = await handle.collector.cycle(signal);
+    onCycle?.(result);
+    let wait = handle.config.poll_interval;
+    if (result.error && !signal.aborted) {
+      failures++;
+      wait = Math.max(1000, backoffDelay(failures - 1, ERROR_BACKOFF_BASE_MS, ERROR_BACKOFF_MAX_MS, () => 0.5 + Math.random() / 2));
+      if (failures === 1 || Date.now() - lastLogged > REPEAT_LOG_MS) {
+        lastLogged = Date.now();
+        log.error({ device: handle.config.name, failures, retry_in_ms: wait, code: (result.error as { code?: string }).code }, failures === 1 ? result.error.message : `still failing after ${failures} attempts: ${result.error.message}`);
+      }
+    } else if (failures > 0) {
+      log.info({ device: handle.config.name, failures }, 'device collection recovered');
+      failures = 0;
+    }
+    await sleep(wait, signal);
+  }
+}
