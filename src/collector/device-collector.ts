@@ -54,7 +54,6 @@ export interface CycleResult {
 export class DeviceCollector {
   readonly name: string;
   readonly #o: DeviceCollectorOptions;
-  #state: DeviceState | null = null;
 
   constructor(options: DeviceCollectorOptions) {
     this.#o = options;
@@ -76,8 +75,8 @@ export class DeviceCollector {
       }
       state.serial = description.serial;
       const device: DeviceContext = { serial: description.serial, hostname: description.hostname, product: description.product, name: this.name, tags: config.tags };
-      const trustedKey = await this.#checkLoggerKey(state, description, device, result);
-      if (trustedKey === null) {
+      const trustedKeys = await this.#checkLoggerKey(state, description, device, result);
+      if (trustedKeys === null) {
         metrics.halted.set({ device: this.name }, 1);
         return { ...result, halted: true, error: new Error(`halted: ${(state.halted as DeviceState['halted'])?.reason}`) };
       }
@@ -92,10 +91,10 @@ export class DeviceCollector {
         if (signal?.aborted) break;
         const bytes = await this.#fetch(id, result);
         if (bytes === null) continue;
-        await this.#ingest(state, id, bytes, trustedKey, device, result);
+        await this.#ingest(state, id, bytes, trustedKeys, device, result);
         this.#o.onFile?.(this.name, ++done, pending.length);
       }
-      await this.#recheck(state, listed, trustedKey, device, result, signal);
+      await this.#recheck(state, listed, trustedKeys, device, result, signal);
       const waiting = pending.filter((id) => !state.files[id] && id !== result.locked);
       metrics.lag.set({ device: this.name }, waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16)));
       await this.#o.store.save(state);
@@ -107,10 +106,9 @@ export class DeviceCollector {
     }
   }
 
+  /** Read at every cycle, so `state accept-key` (or another instance sharing the store) takes effect. */
   async #loadState(result: CycleResult): Promise<DeviceState> {
-    if (this.#state) return this.#state;
     const { state, recovered } = await this.#o.store.load(this.name);
-    this.#state = state;
     if (recovered) {
       this.#o.log.error({ moved_to: recovered }, 'the state file was corrupt; it was moved aside and collection starts over (document ids prevent duplicates)');
       await this.#emitAlerts([{ kind: 'state_corrupt', message: `${this.name}: the checkpoint file was unreadable and was moved to ${recovered}`, discriminator: recovered }], { serial: null, name: this.name, tags: this.#o.config.tags }, result);
@@ -118,8 +116,8 @@ export class DeviceCollector {
     return state;
   }
 
-  /** Returns the key to verify with, or null when the device is halted on a key change. */
-  async #checkLoggerKey(state: DeviceState, description: DeviceDescription, device: DeviceContext, result: CycleResult): Promise<Buffer | null> {
+  /** Returns the keys to verify with, or null when the device is halted on a key change. */
+  async #checkLoggerKey(state: DeviceState, description: DeviceDescription, device: DeviceContext, result: CycleResult): Promise<Buffer[] | null> {
     const { config, log } = this.#o;
     const answer = await this.#o.client.loggerKey();
     const deviceKey = answer.key.toString('base64');
@@ -155,7 +153,9 @@ export class DeviceCollector {
     }
     if (alerts.length > 0) await this.#emitAlerts(alerts, device, result);
     await this.#o.store.save(state);
-    return state.halted ? null : Buffer.from(trusted, 'base64');
+    if (state.halted) return null;
+    // The trusted key first, then every earlier one: files written before a wipe still verify.
+    return [trusted, ...state.knownKeys.filter((k) => k !== trusted)].map((k) => Buffer.from(k, 'base64'));
   }
 
   async #noticeVanished(state: DeviceState, listed: string[], device: DeviceContext, result: CycleResult): Promise<void> {
@@ -185,12 +185,12 @@ export class DeviceCollector {
     }
   }
 
-  async #ingest(state: DeviceState, id: string, bytes: Buffer, trustedKey: Buffer, device: DeviceContext, result: CycleResult): Promise<void> {
+  async #ingest(state: DeviceState, id: string, bytes: Buffer, trustedKeys: Buffer[], device: DeviceContext, result: CycleResult): Promise<void> {
     const file: FetchedFile = { id, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
     const now = new Date();
     const unit = this.#o.sink.open(`${this.name}/${id}`);
     const documents = mapLogFile(bytes, {
-      loggerKey: trustedKey,
+      loggerKey: trustedKeys,
       context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated },
     });
     let verdict: FileVerdict;
@@ -230,7 +230,7 @@ export class DeviceCollector {
   }
 
   /** Fetches ingested files again once `recheck_interval` has passed: changed bytes are an alert. */
-  async #recheck(state: DeviceState, listed: string[], trustedKey: Buffer, device: DeviceContext, result: CycleResult, signal?: AbortSignal): Promise<void> {
+  async #recheck(state: DeviceState, listed: string[], trustedKeys: Buffer[], device: DeviceContext, result: CycleResult, signal?: AbortSignal): Promise<void> {
     const due = Date.now() - this.#o.config.recheck_interval;
     const present = new Set(listed);
     for (const record of Object.values(state.files)) {
@@ -241,7 +241,7 @@ export class DeviceCollector {
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       record.checkedAt = new Date().toISOString();
       if (sha256 !== record.sha256 && sha256 !== record.changedSha256) {
-        const verdict = verdictOf(bytes, trustedKey);
+        const verdict = verdictOf(bytes, trustedKeys);
         const how = bytes.length < record.size ? `shorter by ${record.size - bytes.length} bytes` : bytes.length > record.size ? `longer by ${bytes.length - record.size} bytes` : 'same size, different content';
         await this.#emitAlerts(
           [{ kind: 'file_changed', fileId: record.id, file: { id: record.id, sha256, size: bytes.length }, previousSha256: record.sha256, currentSha256: sha256, discriminator: sha256, message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again` }],
@@ -302,7 +302,7 @@ export function isSelfGenerated(r: ParsedRecord): boolean {
   return r.event === 13 && Buffer.from(r.data, 'base64url').toString('latin1') === 'logger:get';
 }
 
-function verdictOf(bytes: Buffer, key: Buffer): FileVerdict {
+function verdictOf(bytes: Buffer, key: Buffer[]): FileVerdict {
   const verifier = new LogVerifier(key);
   for (const line of parseLogSync(bytes)) verifier.check(line);
   return verifier.verdict();

@@ -13,7 +13,7 @@ export interface MappedRecord {
  */
 export async function* mapLogFile(
   source: LogSource,
-  options: { loggerKey: Uint8Array; context: Omit<MapContext, 'header'> },
+  options: { loggerKey: Uint8Array | readonly Uint8Array[]; context: Omit<MapContext, 'header'> },
 ): AsyncGenerator<MappedRecord[], FileVerdict> {
   const verifier = new LogVerifier(options.loggerKey);
   let mapper: RecordMapper | null = null;

@@ -86,7 +86,7 @@ interface ActiveSegment {
  * number of records apart from the segment list and the first `maxProblems` problems.
  */
 export class LogVerifier {
-  readonly #loggerKey: Uint8Array;
+  readonly #loggerKeys: readonly Uint8Array[];
   readonly #maxProblems: number;
   #header: string | null = null;
   #segment: ActiveSegment | null = null;
@@ -101,9 +101,14 @@ export class LogVerifier {
   #firstTime: number | null = null;
   #lastTime: number | null = null;
 
-  constructor(loggerPublicKey: Uint8Array, options: { maxProblems?: number } = {}) {
-    if (loggerPublicKey.length !== 32) throw new TypeError('the logger public key must be 32 bytes (Ed25519)');
-    this.#loggerKey = loggerPublicKey;
+  /**
+   * `loggerPublicKeys`: the pinned logger key, or every key the device was ever trusted with (a wipe
+   * replaces the key; files written before it still verify under the old one).
+   */
+  constructor(loggerPublicKeys: Uint8Array | readonly Uint8Array[], options: { maxProblems?: number } = {}) {
+    const keys = loggerPublicKeys instanceof Uint8Array ? [loggerPublicKeys] : loggerPublicKeys;
+    if (keys.length === 0 || keys.some((k) => k.length !== 32)) throw new TypeError('the logger public key must be 32 bytes (Ed25519)');
+    this.#loggerKeys = keys;
     this.#maxProblems = options.maxProblems ?? DEFAULT_MAX_PROBLEMS;
   }
 
@@ -162,7 +167,7 @@ export class LogVerifier {
     let reason: string | null = null;
     if (key === null || key.length !== 32) reason = `KEY_INIT subject is ${key?.length ?? 0} bytes, expected a 32-byte key`;
     else if (signature === null || signature.length !== 64) reason = `KEY_INIT data is ${signature?.length ?? 0} bytes, expected a 64-byte Ed25519 signature`;
-    else if (!ed25519Verify(signature, key, this.#loggerKey)) reason = 'KEY_INIT signature does not verify with the pinned logger key';
+    else if (!this.#loggerKeys.some((k) => ed25519Verify(signature, key, k))) reason = 'KEY_INIT signature does not verify with the pinned logger key';
     const info: Segment = {
       line: record.line,
       seq: record.seq,
@@ -221,7 +226,7 @@ function hex(n: number): string {
 }
 
 /** Verifies a whole in-memory list of lines; for tests and small files. */
-export function verifyLines(lines: Iterable<LogLine>, loggerPublicKey: Uint8Array): { records: CheckedRecord[]; verdict: FileVerdict } {
+export function verifyLines(lines: Iterable<LogLine>, loggerPublicKey: Uint8Array | readonly Uint8Array[]): { records: CheckedRecord[]; verdict: FileVerdict } {
   const verifier = new LogVerifier(loggerPublicKey);
   const records: CheckedRecord[] = [];
   for (const line of lines) {
