@@ -196,7 +196,7 @@ describe('the bulk sink', () => {
 });
 
 describe('hem-forwarder import', () => {
-  it('imports files with the same ids as live collection; importing again adds nothing', () => {
+  it('imports files with the same ids as live collection; importing again adds nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hemfwd-import-'));
     const path = join(dir, '67757a8d.log');
     writeFileSync(path, fileText, 'latin1');
@@ -205,8 +205,10 @@ describe('hem-forwarder import', () => {
     const first = runCli(args);
     expect(first.status).toBe(0);
     const n = documents(ns).length;
-    expect(first.stdout).toContain(`${path}: valid; ${n}/${n} records verified; ${n} written, 0 already indexed, 0 dead-lettered`);
+    // Every record, plus the file's integrity record.
+    expect(first.stdout).toContain(`${path}: valid; ${n}/${n} records verified; ${n + 1} written, 0 already indexed, 0 dead-lettered`);
     const second = runCli(args);
-    expect(second.stdout).toContain(`${n} records verified; 0 written, ${n} already indexed`);
+    expect(second.stdout).toContain(`${n} records verified; 0 written, ${n + 1} already indexed`);
+    expect(await countDocs(client, `logs-encedo_hem.integrity-${ns}`)).toBe(1);
   });
 });
