@@ -1,12 +1,15 @@
 /**
  * npm run gen:mappings — writes mappings/ from the field contract in src/ecs/fields.ts and the ECS field
- * catalogue of @elastic/ecs. `--check` compares instead of writing and exits 1 when a file is stale.
+ * catalogue of @elastic/ecs, and the Kibana saved objects and detection rules from src/kibana/. `--check` compares instead of writing and exits 1 when a file is stale.
  */
 import { EcsFlat, EcsVersion } from '@elastic/ecs';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONSTANT_FIELDS, STREAMS, type StreamFields } from '../src/ecs/fields.js';
+import { DASHBOARDS } from '../src/kibana/dashboards.js';
+import { dashboardObject, dataViewObject, lensObject } from '../src/kibana/lens.js';
+import { RULES, ruleObject } from '../src/kibana/rules.js';
 
 type EcsDef = { type: string; ignore_above?: number; index?: boolean; doc_values?: boolean };
 const FLAT = EcsFlat as unknown as Record<string, EcsDef>;
@@ -83,7 +86,12 @@ export function generate(): Map<string, string> {
       _meta: { ...meta, description: 'Rollover at 50 GB or 30 days; delete after the retention (setup sets it from the config).' },
     },
   });
-  return new Map([...files].map(([path, content]) => [path, `${JSON.stringify(content, null, 2)}\n`]));
+  const out = new Map([...files].map(([path, content]) => [path, `${JSON.stringify(content, null, 2)}\n`]));
+  const ndjson = (objects: unknown[]) => objects.map((o) => `${JSON.stringify(o)}\n`).join('');
+  const lens = DASHBOARDS.flatMap((d) => d.panels.map(lensObject));
+  out.set('kibana/encedo_hem-saved-objects.ndjson', ndjson([dataViewObject(), ...lens, ...DASHBOARDS.map(dashboardObject)]));
+  out.set('rules/encedo_hem-detection-rules.ndjson', ndjson(RULES.map(ruleObject)));
+  return out;
 }
 
 const check = process.argv.includes('--check');

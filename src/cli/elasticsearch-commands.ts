@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Client } from '@elastic/elasticsearch';
+import type { Config } from '../config/schema.js';
 import { fileVerdictDocument, verdictAlerts } from '../ecs/integrity.js';
+import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
 import { mapLogFile } from '../ecs/map-file.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
@@ -17,7 +19,7 @@ import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
 import { elasticsearchConnection } from '../collector/runtime.js';
 
-export const SETUP_USAGE = 'hem-forwarder setup (--config FILE | --elasticsearch URL) [--dry-run] [--retention 365d]';
+export const SETUP_USAGE = 'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';
 export const IMPORT_USAGE = 'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
 const ENV_NOTE = 'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
 
@@ -44,38 +46,86 @@ function clusterFrom(values: { config?: string | undefined; elasticsearch?: stri
 export async function setupCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, elasticsearch: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retention: { type: 'string' } },
+    options: { config: { type: 'string' }, elasticsearch: { type: 'string' }, kibana: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retention: { type: 'string' } },
   });
   if (values.retention !== undefined && !/^\d+[dhm]$/.test(values.retention)) throw new UsageError('--retention must look like 365d, 48h or 90m');
-  const cluster = clusterFrom(values, out, SETUP_USAGE);
-  if (!cluster) return EXIT_USAGE;
-  const { client } = cluster;
-  const retention = values.retention ?? cluster.retention;
+  const loaded = values.config ? loadOrReport(values.config, out, SETUP_USAGE) : null;
+  if (values.config && !loaded) return EXIT_USAGE;
+  const kibana = kibanaFrom(values.kibana, loaded?.config.kibana);
+  const wantsCluster = values.elasticsearch !== undefined || (loaded !== null && (loaded.config.output.elasticsearch?.hosts.length || loaded.config.output.elasticsearch?.cloud_id));
+  if (!wantsCluster && !kibana) throw new UsageError(`nothing to set up; usage: ${SETUP_USAGE}`);
   try {
-    const { engine, actions } = await setupCluster(client, { dryRun: values['dry-run'], ...(retention ? { retention } : {}) });
-    const verb = values['dry-run'] ? 'would ' : '';
-    for (const a of actions) {
-      const what = `${a.kind} ${a.name}`;
-      if (a.action === 'create') await out.line(`${verb}create ${what} (${a.version})`);
-      else if (a.action === 'update') await out.line(`${verb}update ${what} (${a.installedVersion} -> ${a.version})`);
-      else if (a.action === 'skip_newer') await out.line(`keep ${what}: installed version ${a.installedVersion} is newer than ${a.version}`);
-      else if (a.action === 'skip_user_owned') await out.line(`keep ${what}: yours, never changed`);
-      else await out.line(`unchanged ${what}`);
+    if (wantsCluster) {
+      const cluster = clusterFrom(values, out, SETUP_USAGE);
+      if (!cluster) return EXIT_USAGE;
+      try {
+        await setupElasticsearch(cluster.client, values['dry-run'], values.retention ?? cluster.retention, out);
+      } finally {
+        await cluster.client.close();
+      }
     }
-    const count = (k: string) => actions.filter((a) => a.action === k).length;
-    const [created, updated] = values['dry-run'] ? ['to create', 'to update'] : ['created', 'updated'];
-    const kept = actions.length - count('create') - count('update');
-    await out.line(`${engine.kind} ${engine.version}: ${values['dry-run'] ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ${count('update')} ${updated}, ${kept} unchanged`);
+    if (kibana) await setupKibana(kibana, values['dry-run'], out);
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof SetupError) {
+    if (err instanceof SetupError || err instanceof KibanaError) {
       out.error(`setup: ${err.message}`);
       return EXIT_INVALID;
     }
     throw err;
-  } finally {
-    await client.close();
   }
+}
+
+async function setupElasticsearch(client: Client, dryRun: boolean, retention: string | undefined, out: Output): Promise<void> {
+  const { engine, actions } = await setupCluster(client, { dryRun, ...(retention ? { retention } : {}) });
+  const verb = dryRun ? 'would ' : '';
+  for (const a of actions) {
+    const what = `${a.kind} ${a.name}`;
+    if (a.action === 'create') await out.line(`${verb}create ${what} (${a.version})`);
+    else if (a.action === 'update') await out.line(`${verb}update ${what} (${a.installedVersion} -> ${a.version})`);
+    else if (a.action === 'skip_newer') await out.line(`keep ${what}: installed version ${a.installedVersion} is newer than ${a.version}`);
+    else if (a.action === 'skip_user_owned') await out.line(`keep ${what}: yours, never changed`);
+    else await out.line(`unchanged ${what}`);
+  }
+  const count = (k: string) => actions.filter((a) => a.action === k).length;
+  const [created, updated] = dryRun ? ['to create', 'to update'] : ['created', 'updated'];
+  const kept = actions.length - count('create') - count('update');
+  await out.line(`${engine.kind} ${engine.version}: ${dryRun ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ${count('update')} ${updated}, ${kept} unchanged`);
+}
+
+async function setupKibana(conn: KibanaConnection, dryRun: boolean, out: Output): Promise<void> {
+  if (dryRun) {
+    for (const asset of kibanaAssets()) for (const o of asset.objects) await out.line(`would import ${o}`);
+    await out.line(`kibana ${conn.url}: dry run, nothing imported`);
+    return;
+  }
+  const results = await installKibanaAssets(conn);
+  await out.line(`kibana ${conn.url}: ${results.map((r) => `${r.imported} ${r.api === 'rules' ? 'detection rules' : 'saved objects'}`).join(' and ')} imported (overwriting earlier versions)`);
+}
+
+/** Kibana from `--kibana URL` (credentials from KIBANA_* variables) or the config's `kibana` section. */
+function kibanaFrom(url: string | undefined, section: Config['kibana']): KibanaConnection | null {
+  if (url) {
+    try {
+      new URL(url);
+    } catch {
+      throw new UsageError(`--kibana: ${JSON.stringify(url)} is not a URL`);
+    }
+    const env = process.env;
+    return {
+      url,
+      ...(env.KIBANA_API_KEY ? { apiKey: env.KIBANA_API_KEY } : {}),
+      ...(env.KIBANA_USERNAME ? { username: env.KIBANA_USERNAME, password: env.KIBANA_PASSWORD ?? '' } : {}),
+      ...(env.KIBANA_CA_FILE ? { ca: readFileSync(env.KIBANA_CA_FILE, 'utf8') } : {}),
+    };
+  }
+  if (!section) return null;
+  return {
+    url: section.url,
+    ...(section.api_key ? { apiKey: section.api_key.reveal() } : {}),
+    ...(section.username ? { username: section.username, password: section.password?.reveal() ?? '' } : {}),
+    ...(section.ca ? { ca: readFileSync(section.ca, 'utf8') } : {}),
+    ...(section.insecure ? { insecure: true } : {}),
+  };
 }
 
 export async function importCommand(argv: string[], out: Output): Promise<number> {

@@ -88,6 +88,15 @@ const output = z.strictObject({
   file: z.strictObject({ dir: z.string().default('data/out'), max_bytes: z.number().int().positive().default(100 * 1024 * 1024) }).optional(),
 });
 
+const kibana = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  api_key: secret.optional(),
+  username: z.string().min(1).optional(),
+  password: secret.optional(),
+  ca: z.string().min(1).optional(),
+  insecure: z.boolean().optional(),
+});
+
 export const configSchema = z
   .strictObject({
     state_dir: z.string().default('data/state'),
@@ -95,6 +104,8 @@ export const configSchema = z
     metrics: z.strictObject({ listen: z.string().regex(/^[^:]*:\d+$/, 'host:port, e.g. 127.0.0.1:9464') }).optional(),
     devices: z.array(device).min(1, 'at least one device'),
     output: output.default({ type: 'auto' }),
+    /** Where `hem-forwarder setup` imports the dashboards and detection rules. */
+    kibana: kibana.optional(),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();
