@@ -4,9 +4,8 @@ import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Client } from '@elastic/elasticsearch';
 import type { Config } from '../config/schema.js';
-import { fileVerdictDocument, verdictAlerts } from '../ecs/integrity.js';
+import { ingestFile } from '../collector/ingest-file.js';
 import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
-import { mapLogFile } from '../ecs/map-file.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
 import { connectionFromEnv, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
@@ -158,7 +157,6 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       return EXIT_USAGE;
     }
     for (const file of positionals) {
-      const unit = sink.open(file);
       const hash = createHash('sha256');
       let size = 0;
       const tap = new Transform({
@@ -169,34 +167,23 @@ export async function importCommand(argv: string[], out: Output): Promise<number
         },
       });
       const fileId = fileIdFromName(file);
-      const device = { serial: values.serial };
-      const created = new Date();
-      const documents = mapLogFile(createReadStream(file, { highWaterMark: 64 * 1024 }).on('error', (e) => tap.destroy(e)).pipe(tap), {
-        loggerKey: key,
-        context: { device, fileId, namespace: values.namespace, created },
-      });
-      let verdict;
+      let ingested;
       try {
-        for (;;) {
-          const next = await documents.next();
-          if (next.done) {
-            verdict = next.value;
-            break;
-          }
-          for (const { doc } of next.value) await unit.write(doc);
-        }
+        ingested = await ingestFile(sink, {
+          unitId: file,
+          source: createReadStream(file, { highWaterMark: 64 * 1024 }).on('error', (e) => tap.destroy(e)).pipe(tap),
+          loggerKey: key,
+          context: { device: { serial: values.serial }, fileId, namespace: values.namespace, created: new Date() },
+          deviceName: values.serial,
+          file: () => ({ id: fileId, sha256: hash.digest('hex'), size }),
+        });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === undefined) throw err;
         out.error(`cannot read ${file}: ${describeIoError(err)}`);
         exit = EXIT_USAGE;
-        await unit.end();
         continue;
       }
-      // The same per-file integrity record and alerts as live collection.
-      const fetched = { id: fileId, sha256: hash.digest('hex'), size };
-      const ctx = { device, namespace: values.namespace, now: created };
-      for (const doc of [fileVerdictDocument(ctx, fetched, verdict), ...verdictAlerts(ctx, fetched, values.serial, verdict)]) await unit.write(doc);
-      const result = await unit.end();
+      const { verdict, summary: result } = ingested;
       if (!verdict.valid && exit === EXIT_OK) exit = EXIT_INVALID;
       await out.line(
         `${file}: ${verdict.valid ? 'valid' : 'INVALID'}; ${verdict.lines.verified}/${verdict.lines.total} records verified; ${result.written} written, ${result.duplicates} already indexed, ${result.deadLettered} dead-lettered`,

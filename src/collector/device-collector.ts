@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { DeviceConfig } from '../config/schema.js';
 import type { DeviceClient, DeviceDescription } from '../device/client.js';
 import { DeviceError } from '../device/errors.js';
-import { type Alert, type FetchedFile, type IntegrityContext, alertDocument, fileVerdictDocument, verdictAlerts } from '../ecs/integrity.js';
-import { mapLogFile } from '../ecs/map-file.js';
+import { type Alert, type FetchedFile, type IntegrityContext, alertDocument } from '../ecs/integrity.js';
+import { ingestFile } from './ingest-file.js';
 import type { DeviceContext, IndexDocument } from '../ecs/map.js';
 import type { ParsedRecord } from '../logfile/types.js';
 import { parseLogSync } from '../logfile/parse.js';
@@ -188,24 +188,14 @@ export class DeviceCollector {
   async #ingest(state: DeviceState, id: string, bytes: Buffer, trustedKeys: Buffer[], device: DeviceContext, result: CycleResult): Promise<void> {
     const file: FetchedFile = { id, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
     const now = new Date();
-    const unit = this.#o.sink.open(`${this.name}/${id}`);
-    const documents = mapLogFile(bytes, {
+    const { verdict, summary, alerts } = await ingestFile(this.#o.sink, {
+      unitId: `${this.name}/${id}`,
+      source: bytes,
       loggerKey: trustedKeys,
       context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated },
+      deviceName: this.name,
+      file: () => file,
     });
-    let verdict: FileVerdict;
-    for (;;) {
-      const next = await documents.next();
-      if (next.done) {
-        verdict = next.value;
-        break;
-      }
-      for (const { doc } of next.value) await unit.write(doc);
-    }
-    const ctx = this.#integrityContext(device, now);
-    const alerts = verdictAlerts(ctx, file, this.name, verdict);
-    for (const doc of [fileVerdictDocument(ctx, file, verdict), ...alerts]) await unit.write(doc);
-    const summary = await unit.end();
     // Acknowledged: only now is the file checkpointed.
     const iso = now.toISOString();
     state.files[id] = {
@@ -223,7 +213,7 @@ export class DeviceCollector {
       checkedAt: iso,
     };
     await this.#o.store.save(state);
-    this.#count(result, verdict, summary, alerts.length);
+    this.#count(result, verdict, summary, alerts);
     const fields = { file: id, records: verdict.lines.total, verified: verdict.lines.verified, written: summary.written, duplicates: summary.duplicates, dead_lettered: summary.deadLettered };
     if (verdict.valid) this.#o.log.info(fields, 'file ingested');
     else this.#o.log.warn({ ...fields, problems: state.files[id].problems }, 'file ingested with verification problems; every event is flagged and alerts were raised');

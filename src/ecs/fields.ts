@@ -5,6 +5,21 @@
  * that is not listed.
  */
 
+/** Fields every stream's documents carry: the device that produced them and the data stream. */
+const OBSERVER_AND_STREAM_FIELDS = [
+  'observer.vendor',
+  'observer.product',
+  'observer.type',
+  'observer.version',
+  'observer.serial_number',
+  'observer.hostname',
+  'observer.name',
+  'data_stream.type',
+  'data_stream.dataset',
+  'data_stream.namespace',
+  'ecs.version',
+] as const;
+
 export const AUDIT_ECS_FIELDS = [
   '@timestamp',
   'message',
@@ -27,17 +42,7 @@ export const AUDIT_ECS_FIELDS = [
   'related.user',
   'error.code',
   'error.message',
-  'observer.vendor',
-  'observer.product',
-  'observer.type',
-  'observer.version',
-  'observer.serial_number',
-  'observer.hostname',
-  'observer.name',
-  'data_stream.type',
-  'data_stream.dataset',
-  'data_stream.namespace',
-  'ecs.version',
+  ...OBSERVER_AND_STREAM_FIELDS,
 ] as const;
 
 export type VendorFieldType = 'keyword' | 'long' | 'float' | 'boolean' | 'date';
@@ -116,17 +121,7 @@ export const INTEGRITY_ECS_FIELDS = [
   'file.name',
   'file.size',
   'file.hash.sha256',
-  'observer.vendor',
-  'observer.product',
-  'observer.type',
-  'observer.version',
-  'observer.serial_number',
-  'observer.hostname',
-  'observer.name',
-  'data_stream.type',
-  'data_stream.dataset',
-  'data_stream.namespace',
-  'ecs.version',
+  ...OBSERVER_AND_STREAM_FIELDS,
 ] as const;
 
 export const INTEGRITY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> = {

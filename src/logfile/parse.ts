@@ -21,6 +21,11 @@ export class LogParser {
   /** The previous chunk ended in CR, so a leading LF in the next one belongs to the same terminator. */
   #afterCr = false;
   #line = 1;
+  /**
+   * Only the first line may be the header: a later '#' line would hide a record from verification,
+   * so it is reported as malformed.
+   */
+  #pastFirstLine = false;
 
   push(chunk: Uint8Array, emit: (line: LogLine) => void): void {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -78,6 +83,7 @@ export class LogParser {
     if (overflow) {
       const line = this.#line++;
       this.#nonAscii = false;
+      this.#pastFirstLine = true;
       emit({ kind: 'malformed', line, reason: `line is longer than ${MAX_LINE_BYTES} bytes`, text: bytes.toString('utf8') });
     } else {
       this.#emitLine(bytes, emit);
@@ -90,6 +96,7 @@ export class LogParser {
     this.#nonAscii = false;
     if (bytes.length === 0) return;
     if (nonAscii) {
+      this.#pastFirstLine = true;
       const at = bytes.findIndex((b) => b > 0x7e);
       emit({
         kind: 'malformed',
@@ -98,7 +105,13 @@ export class LogParser {
         text: bytes.toString('utf8'),
       });
     } else {
-      emit(parseLine(bytes.toString('latin1'), line));
+      const parsed = parseLine(bytes.toString('latin1'), line);
+      if (parsed.kind === 'header' && this.#pastFirstLine) {
+        emit({ kind: 'malformed', line, reason: "a second '#' line: only the first line of a file is a header", text: bytes.toString('latin1') });
+      } else {
+        emit(parsed);
+      }
+      this.#pastFirstLine = true;
     }
   }
 }

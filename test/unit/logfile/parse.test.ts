@@ -62,6 +62,17 @@ describe('line splitting', () => {
     expect(parse(GOOD).map((l) => l.kind)).toEqual(['record']);
   });
 
+  it('only the first line can be a header: a later # line is malformed (it would hide a record)', () => {
+    const lines = parse(`# header\n${GOOD}\n#${GOOD.slice(1)}\n`);
+    expect(lines.map((l) => [l.kind, l.line])).toEqual([
+      ['header', 1],
+      ['record', 2],
+      ['malformed', 3],
+    ]);
+    expect(lines[2]?.kind === 'malformed' && lines[2].reason).toMatch(/only the first line of a file is a header/);
+    expect(parse(`# a\n# b\n${GOOD}\n`).map((l) => l.kind)).toEqual(['header', 'malformed', 'record']);
+  });
+
   it('keeps the header text without the # for observer.version', () => {
     expect(parse('# Encedo nGINE FW v1.2.2\r\n')).toEqual([{ kind: 'header', line: 1, text: 'Encedo nGINE FW v1.2.2' }]);
   });

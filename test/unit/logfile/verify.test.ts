@@ -156,7 +156,7 @@ describe('properties', () => {
         expect(atLine.length).toBeGreaterThan(0);
         expect(atLine.every((c) => c.status !== 'verified')).toBe(true);
       }),
-      { numRuns: 400 },
+      { numRuns: 1000 },
     );
   });
 
