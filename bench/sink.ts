@@ -1,6 +1,7 @@
 /**
  * npm run bench:sink — documents/s through ElasticsearchBulkSink against a baseline that bulk-indexes the
- * same pre-serialized documents with the plain client (same batch size and concurrency), in one run.
+ * same pre-serialized documents with the plain client (same batch size and concurrency), in one run,
+ * after a warm-up round of both.
  * Uses ELASTICSEARCH_URL, or starts the test engine. Usage: node dist/bench/sink.js [documents]
  */
 import { createHash } from 'node:crypto';
@@ -16,7 +17,7 @@ import { setupCluster } from '../src/sinks/elasticsearch/setup.js';
 // @ts-expect-error: a dependency-free .mjs script without type declarations
 import { startEngine, stopEngine } from '../../test/engine/engine.mjs';
 
-const N = Number(process.argv[2] ?? 200_000);
+const N = Number(process.argv[2] ?? 100_000);
 const BATCH = 2000;
 const CONCURRENCY = 2;
 
@@ -40,9 +41,12 @@ const docsFor = (namespace: string) => {
   return records.map((r) => mapper.map(r));
 };
 const run = `${Date.now().toString(36)}`;
+const namespaces: string[] = [];
 
-async function baseline(c: Client): Promise<number> {
-  const docs = docsFor(`base${run}`);
+async function baseline(c: Client, round: number): Promise<number> {
+  const ns = `base${run}r${round}`;
+  namespaces.push(ns);
+  const docs = docsFor(ns);
   const lines = docs.map((d) => [`{"create":{"_index":${JSON.stringify(d._index)},"_id":${JSON.stringify(d._id)}}}`, JSON.stringify(d._source)]);
   const t0 = performance.now();
   let next = 0;
@@ -57,8 +61,10 @@ async function baseline(c: Client): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function throughSink(c: Client): Promise<number> {
-  const docs = docsFor(`sink${run}`);
+async function throughSink(c: Client, round: number): Promise<number> {
+  const ns = `sink${run}r${round}`;
+  namespaces.push(ns);
+  const docs = docsFor(ns);
   const t0 = performance.now();
   const sink = new ElasticsearchBulkSink({ client: c, deadLetterFile: '/dev/null', flushCount: BATCH, flushBytes: 64 * 1024 * 1024, concurrency: CONCURRENCY });
   const unit = sink.open('bench');
@@ -69,13 +75,16 @@ async function throughSink(c: Client): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-const base = await baseline(client);
-const sink = await throughSink(client);
+// Round 0 warms the engine and both code paths (JIT, first segments); round 1 is measured.
+await baseline(client, 0);
+await throughSink(client, 0);
+const base = await baseline(client, 1);
+const sink = await throughSink(client, 1);
 const rate = (s: number) => Math.round(N / s);
 console.log(`bench:sink  ${N.toLocaleString('en-US')} documents, batches of ${BATCH}, ${CONCURRENCY} requests in flight, ${url}`);
 console.log(`baseline (plain client, pre-serialized): ${rate(base).toLocaleString('en-US').padStart(10)} docs/s  (${base.toFixed(2)} s)`);
 console.log(`ElasticsearchBulkSink:                   ${rate(sink).toLocaleString('en-US').padStart(10)} docs/s  (${sink.toFixed(2)} s)`);
 console.log(`ratio sink/baseline:                     ${(rate(sink) / rate(base)).toFixed(3)}  (target >= 0.9)`);
-for (const ns of [`base${run}`, `sink${run}`]) await client.indices.deleteDataStream({ name: `logs-encedo_hem.audit-${ns}` });
+for (const ns of namespaces) await client.indices.deleteDataStream({ name: `logs-encedo_hem.audit-${ns}` });
 await client.close();
 if (started) await stopEngine({ log: () => {} });
