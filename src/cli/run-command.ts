@@ -10,7 +10,8 @@ import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
 export const RUN_USAGE = 'hem-forwarder run --config FILE [--once]';
-const SHUTDOWN_GRACE_MS = 8000;
+/** Stop within 10 s of SIGINT/SIGTERM: in-flight work gets this long, then the output gets the rest. */
+const SHUTDOWN_GRACE_MS = 6000;
 
 /** The collector: polls every device until SIGINT/SIGTERM, or one cycle with --once. */
 export async function runCommand(argv: string[], out: Output): Promise<number> {
@@ -61,16 +62,18 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
+  // After a stop signal, work in progress gets a bounded time; a hung device does not hold the exit.
+  const deadline = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref(), { once: true }));
   try {
     if (values.once) {
-      await Promise.all(devices.map(async (d) => results.set(d.config.name, await d.collector.cycle(controller.signal))));
+      await Promise.race([Promise.all(devices.map(async (d) => results.set(d.config.name, await d.collector.cycle(controller.signal)))), deadline]);
     } else {
       log.info({ devices: devices.map((d) => d.config.name), output: output.description }, 'collecting');
-      await Promise.all(devices.map((d) => pollDevice(d, log, controller.signal, (r) => results.set(d.config.name, r))));
+      await Promise.race([Promise.all(devices.map((d) => pollDevice(d, log, controller.signal, (r) => results.set(d.config.name, r)))), deadline]);
     }
     progress.done();
     // Everything acknowledged is checkpointed already; give what is in flight a bounded time.
-    const flushed = await Promise.race([sink.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), SHUTDOWN_GRACE_MS).unref())]);
+    const flushed = await Promise.race([sink.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), controller.signal.aborted ? 2500 : 30_000).unref())]);
     if (!flushed) {
       sink.abort('shutdown deadline');
       log.warn({}, 'output did not drain in time; unacknowledged files will be collected again next start');
@@ -78,10 +81,12 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await Promise.all(devices.map(async (d) => {
-      await d.client.close();
-      await d.simulator?.close();
-    }));
+    await Promise.all(
+      devices.map(async (d) => {
+        await (controller.signal.aborted ? d.client.destroy() : d.client.close());
+        await d.simulator?.close();
+      }),
+    );
     await output.client?.close();
     server?.close();
   }

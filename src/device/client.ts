@@ -127,6 +127,11 @@ export class DeviceClient {
     await this.#http.close();
   }
 
+  /** Closes at once, failing whatever is in flight (shutdown with a hung device). */
+  async destroy(): Promise<void> {
+    await this.#http.destroy();
+  }
+
   /** Forget the bearer (e.g. after a device reboot is suspected). */
   dropSession(): void {
     this.#session = null;

@@ -7,6 +7,7 @@ import { RecordMapper } from '../../src/ecs/map.js';
 import { parseLogSync } from '../../src/logfile/parse.js';
 import { verifyLines } from '../../src/logfile/verify.js';
 import { SimulatedDevice } from '../../src/simulator/device.js';
+import { HemSimulator } from '../../src/simulator/server.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { clusterUrl, countDocs, testClient, uniqueNamespace } from '../helpers/cluster.js';
 
@@ -134,6 +135,26 @@ describe('hem-forwarder run', () => {
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('stops within 10 s of SIGTERM even while a device hangs', async () => {
+    const sim = await HemSimulator.start({ passphrase: 'pw', masterPassphrase: 'm', boots: 1, authDelayMs: 5 });
+    sim.faults.hang = 1000; // every request: accepted, never answered
+    const dir = mkdtempSync(join(tmpdir(), 'hemfwd-hang-'));
+    const path = join(dir, 'config.yaml');
+    writeFileSync(
+      path,
+      `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\ndevices:\n  - name: hung\n    url: ${sim.url}\n    passphrase: \${env:HUNG_PW}\n    tls: { fingerprint: "${sim.certSha256}" }\n    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n    request_timeout: 60s\noutput: { type: file, file: { dir: ${dir}/out } }\n`,
+    );
+    const child = spawn(process.execPath, [CLI, 'run', '--config', path], { stdio: 'ignore', env: { ...process.env, HUNG_PW: 'pw' } });
+    children.push(child);
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await sim.close();
   });
 
   it('state show and accept-key work on the checkpoint files', async () => {
