@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { mapLogFile } from '../src/ecs/map-file.js';
+import { sourceJson } from '../src/ecs/map.js';
 import { LogWriter } from '../src/logfile/write.js';
 import { ed25519PublicKey } from '../src/shared/ed25519.js';
 
@@ -62,7 +63,7 @@ async function pipeline(): Promise<number> {
       break;
     }
     for (const { doc } of next.value) {
-      bytes += JSON.stringify(doc._source).length;
+      bytes += sourceJson(doc).length;
       records++;
     }
   }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
-import { RecordMapper } from '../src/ecs/map.js';
+import { RecordMapper, sourceJson } from '../src/ecs/map.js';
 import { parseLogSync } from '../src/logfile/parse.js';
 import { verifyLines } from '../src/logfile/verify.js';
 import { LogWriter } from '../src/logfile/write.js';
@@ -47,7 +47,7 @@ async function baseline(c: Client, round: number): Promise<number> {
   const ns = `base${run}r${round}`;
   namespaces.push(ns);
   const docs = docsFor(ns);
-  const lines = docs.map((d) => [`{"create":{"_index":${JSON.stringify(d._index)},"_id":${JSON.stringify(d._id)}}}`, JSON.stringify(d._source)]);
+  const lines = docs.map((d) => [`{"create":{"_index":${JSON.stringify(d._index)},"_id":${JSON.stringify(d._id)}}}`, sourceJson(d)]);
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mapLogFile } from '../ecs/map-file.js';
-import { fileIdFromName, namespaceError } from '../ecs/map.js';
+import { documentLine, fileIdFromName, namespaceError } from '../ecs/map.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
@@ -44,7 +44,7 @@ export async function parseCommand(argv: string[], out: Output): Promise<number>
         out.error(`${file}: ${v.valid ? 'valid' : 'INVALID'}; ${v.lines.verified}/${v.lines.total} records verified`);
         return v.valid ? EXIT_OK : EXIT_INVALID;
       }
-      for (const { doc } of next.value) await out.line(JSON.stringify(doc));
+      for (const { doc } of next.value) await out.line(documentLine(doc));
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === undefined) throw err;

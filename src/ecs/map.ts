@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+// One-shot hashing: no hash object per record (the mapper runs once per record).
+import { hash } from 'node:crypto';
 import type { CheckedRecord, ProblemKind } from '../logfile/verify.js';
 import type { ParsedRecord } from '../logfile/types.js';
 import { decodeBase64Url } from '../shared/base64.js';
@@ -40,7 +41,45 @@ export interface IndexDocument {
   readonly _id: string;
   readonly _index: string;
   readonly _source: EcsDocument;
+  /** `_source` already serialized, when the producer built it as JSON (the audit mapper does). */
+  readonly json?: string;
 }
+
+/** The body as JSON: what sinks send. */
+export function sourceJson(doc: IndexDocument): string {
+  return doc.json ?? JSON.stringify(doc._source);
+}
+
+/** One NDJSON line, `{"_id","_index","_source"}`: what `parse` prints and the file output writes. */
+export function documentLine(doc: IndexDocument): string {
+  return `{"_id":${JSON.stringify(doc._id)},"_index":${JSON.stringify(doc._index)},"_source":${sourceJson(doc)}}`;
+}
+
+/**
+ * An audit document built directly as JSON: serializing a million records is the hot path, and a
+ * string built once costs a fraction of an object tree that is built and then stringified. `_source`
+ * parses it on demand (tests, tools).
+ */
+class SerializedDocument implements IndexDocument {
+  #source: EcsDocument | undefined;
+
+  constructor(
+    readonly _id: string,
+    readonly _index: string,
+    readonly json: string,
+  ) {}
+
+  get _source(): EcsDocument {
+    this.#source ??= JSON.parse(this.json) as EcsDocument;
+    return this.#source;
+  }
+
+  toJSON(): object {
+    return { _id: this._id, _index: this._index, _source: this._source };
+  }
+}
+
+const q = JSON.stringify;
 
 export type EcsDocument = Record<string, unknown>;
 
@@ -56,7 +95,7 @@ export function auditDataStream(namespace: string): string {
 export function documentId(parts: { serial: string | null; fileId: string; keyFingerprint: string | null; seq: number | null; line?: number }): string {
   const material = [parts.serial ?? 'unknown', parts.fileId, parts.keyFingerprint ?? 'no-key', parts.seq ?? 'no-seq'];
   if (parts.line !== undefined) material.push(`line:${parts.line}`);
-  return createHash('sha256').update(material.join('\n')).digest().subarray(0, 20).toString('base64url');
+  return hash('sha256', material.join('\n'), 'buffer').subarray(0, 20).toString('base64url');
 }
 
 /**
@@ -72,6 +111,11 @@ export class RecordMapper {
   readonly #dataStream: Readonly<Record<string, unknown>>;
   readonly #ecs: Readonly<Record<string, unknown>>;
   readonly #log: Readonly<Record<string, unknown>>;
+  /** JSON of what every document of the file shares. */
+  readonly #sharedJson: string;
+  readonly #logJson: string;
+  readonly #createdJson: string;
+  readonly #eventJson = new Map<number, string>();
 
   constructor(ctx: MapContext) {
     this.#ctx = ctx;
@@ -81,6 +125,19 @@ export class RecordMapper {
     this.#dataStream = Object.freeze({ type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace });
     this.#ecs = Object.freeze({ version: ECS_VERSION });
     this.#log = Object.freeze(ctx.header !== null ? { file_id: ctx.fileId, header: ctx.header } : { file_id: ctx.fileId });
+    this.#sharedJson = `"observer":${q(this.#observer)},"data_stream":${q(this.#dataStream)},"ecs":${q(this.#ecs)}`;
+    this.#logJson = q(this.#log);
+    this.#createdJson = q(this.#created);
+  }
+
+  /** The per-code part of `event`, made once per code. */
+  #eventHead(info: EventCode): string {
+    let head = this.#eventJson.get(info.code);
+    if (head === undefined) {
+      head = `"kind":"event","category":${q([info.category])},"type":${q(info.type)},"action":${q(info.action)},"code":"${info.code}"`;
+      this.#eventJson.set(info.code, head);
+    }
+    return head;
   }
 
   map(checked: CheckedRecord): IndexDocument {
@@ -107,58 +164,26 @@ export class RecordMapper {
     const decoded = decodeData(info, r);
     const selfGenerated = ctx.isSelfGenerated?.(r) ?? false;
 
-    const vendor: Record<string, unknown> = {
-      event: { name: info.name },
-      result: { code: r.result, name: result.name },
-      device_time: r.time,
-      log: this.#log,
-      self_generated: selfGenerated,
-    };
-    if (r.subject !== '') vendor.subject = r.subject;
-    if (!timeReliable) vendor.time_unreliable = true;
-    if (decoded.keyId) vendor.key = { id: decoded.keyId };
-    if (decoded.scope) vendor.scope = decoded.scope;
-    if (decoded.fields) vendor.data = decoded.fields;
-    const integrity: Record<string, unknown> = { status: checked.status, problems: problemKinds };
-    if (checked.segment) {
-      integrity.key_fingerprint = checked.segment.keyFingerprint;
-      integrity.segment_line = checked.segment.line;
-      integrity.signature = checked.segment.signature;
-    }
-    vendor.integrity = integrity;
+    let vendor = `{"event":{"name":${q(info.name)}},"result":{"code":${r.result},"name":"${result.name}"},"device_time":${r.time},"log":${this.#logJson},"self_generated":${selfGenerated}`;
+    if (r.subject !== '') vendor += `,"subject":${q(r.subject)}`;
+    if (!timeReliable) vendor += ',"time_unreliable":true';
+    if (decoded.keyId) vendor += `,"key":{"id":${q(decoded.keyId)}}`;
+    if (decoded.scope) vendor += `,"scope":${q(decoded.scope)}`;
+    if (decoded.fields) vendor += `,"data":${q(decoded.fields)}`;
+    vendor += `,"integrity":{"status":"${checked.status}","problems":${q(problemKinds)}`;
+    if (checked.segment) vendor += `,"key_fingerprint":"${checked.segment.keyFingerprint}","segment_line":${checked.segment.line},"signature":"${checked.segment.signature}"`;
+    vendor += '}}';
 
-    const doc: EcsDocument = {
-      '@timestamp': timeReliable ? new Date(r.time * 1000).toISOString() : this.#created,
-      message: messageOf(info, result.name, decoded.summary, checked.status),
-      event: {
-        kind: 'event',
-        category: [info.category],
-        type: info.type.slice(),
-        action: info.action,
-        code: String(r.event),
-        outcome,
-        sequence: r.seq,
-        severity: SEVERITY_SCORE[severity],
-        created: this.#created,
-        original: r.text,
-        hash: sha256Hex(r.text),
-        module: EVENT_MODULE,
-        dataset: AUDIT_DATASET,
-      },
-      observer: this.#observer,
-      data_stream: this.#dataStream,
-      ecs: this.#ecs,
-      encedo_hem: vendor,
-    };
+    const timestamp = timeReliable ? q(new Date(r.time * 1000).toISOString()) : this.#createdJson;
+    const message = q(messageOf(info, result.name, decoded.summary, checked.status));
+    const event = `{${this.#eventHead(info)},"outcome":"${outcome}","sequence":${r.seq},"severity":${SEVERITY_SCORE[severity]},"created":${this.#createdJson},"original":${q(r.text)},"hash":"${sha256Hex(r.text)}","module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
+    let json = `{"@timestamp":${timestamp},"message":${message},"event":${event},${this.#sharedJson},"encedo_hem":${vendor}`;
     const tags = selfGenerated ? [...(ctx.device.tags ?? []), 'self_generated'] : ctx.device.tags;
-    if (tags && tags.length > 0) doc.tags = [...tags];
+    if (tags && tags.length > 0) json += `,"tags":${q(tags)}`;
     const user = userOf(r);
-    if (user) {
-      doc.user = { id: user.id, roles: [user.role] };
-      doc.related = { user: [user.id] };
-    }
-    if (outcome === 'failure' && r.result !== 0) doc.error = { code: result.name };
-    return { _id, _index: this.#index, _source: doc };
+    if (user) json += `,"user":{"id":${q(user.id)},"roles":["${user.role}"]},"related":{"user":[${q(user.id)}]}`;
+    if (outcome === 'failure' && r.result !== 0) json += `,"error":{"code":"${result.name}"}`;
+    return new SerializedDocument(_id, this.#index, `${json}}`);
   }
 
   /** A line that is not a record still becomes a document, so nothing in the file goes unseen. */
@@ -282,7 +307,7 @@ function uniqueKinds(problems: readonly { kind: ProblemKind }[]): ProblemKind[] 
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** Data stream namespaces: lower case, no `-` (it separates the name's parts), at most 100 bytes. */

@@ -3,7 +3,7 @@ import { type WriteStream, createWriteStream, fsync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import type { IndexDocument } from '../ecs/map.js';
+import { type IndexDocument, documentLine } from '../ecs/map.js';
 import { type Sink, SinkError, type SinkStats, type SinkUnit, UnitTracker, type UnitSummary } from './sink.js';
 
 const fsyncFd = promisify(fsync);
@@ -63,7 +63,7 @@ export class NdjsonSink implements Sink {
 
   async #write(doc: IndexDocument, unit: UnitTracker): Promise<void> {
     if (this.#closed) throw new SinkError('aborted', 'the NDJSON output is closed');
-    const line = `${JSON.stringify({ _id: doc._id, _index: doc._index, _source: doc._source })}\n`;
+    const line = `${documentLine(doc)}\n`;
     const stream = this.#stream(line.length);
     unit.outstanding++;
     if (!stream.write(line)) await once(stream, 'drain');

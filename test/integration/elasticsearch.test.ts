@@ -151,9 +151,9 @@ describe('the bulk sink', () => {
   it('a document that breaks the mapping goes to the dead-letter stream; the rest is indexed', async () => {
     const ns = uniqueNamespace();
     const docs = documents(ns).slice(0, 100);
-    const broken = structuredClone(docs[10]!) as IndexDocument & { _source: { event: Record<string, unknown> } };
-    (broken as { _id: string })._id = 'broken-doc';
-    broken._source.event.sequence = 'not a number';
+    const source = structuredClone(docs[10]!._source) as { event: Record<string, unknown> };
+    source.event.sequence = 'not a number';
+    const broken: IndexDocument = { _id: 'broken-doc', _index: docs[10]!._index, _source: source };
     const { summary } = await index([...docs, broken]);
     expect(summary).toEqual({ written: 100, duplicates: 0, deadLettered: 1 });
     expect(await countDocs(client, `logs-encedo_hem.audit-${ns}`)).toBe(100);
@@ -169,7 +169,7 @@ describe('the bulk sink', () => {
 
   it('when the dead-letter stream refuses too, the document lands in the local dead-letter file', async () => {
     const [doc] = documents('x');
-    const bad = { ...doc!, _index: 'logs-encedo_hem.audit-BAD*NAME' };
+    const bad: IndexDocument = { _id: doc!._id, _index: 'logs-encedo_hem.audit-BAD*NAME', _source: doc!._source };
     const file = join(mkdtempSync(join(tmpdir(), 'hemfwd-dl-')), 'dl.ndjson');
     const { summary } = await index([bad], { deadLetterFile: file });
     expect(summary.deadLettered).toBe(1);

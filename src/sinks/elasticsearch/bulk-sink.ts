@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import type { IndexDocument } from '../../ecs/map.js';
-import { ECS_VERSION, EVENT_MODULE } from '../../ecs/map.js';
+import { ECS_VERSION, EVENT_MODULE, sourceJson } from '../../ecs/map.js';
 import { backoffDelay, sleep } from '../../shared/backoff.js';
 import { type Log, silentLog } from '../../shared/log.js';
 import { type Sink, SinkError, type SinkStats, type SinkUnit, UnitTracker, type UnitSummary } from '../sink.js';
@@ -95,7 +95,7 @@ export class ElasticsearchBulkSink implements Sink {
 
   async #write(doc: IndexDocument, unit: UnitTracker): Promise<void> {
     if (this.#abort.signal.aborted || this.#closed) throw new SinkError('aborted', 'the Elasticsearch output is closed');
-    const source = JSON.stringify(doc._source);
+    const source = sourceJson(doc);
     unit.outstanding++;
     this.stats.queued++;
     this.#buffer.push({ id: doc._id, index: doc._index, source, unit });
