@@ -1,4 +1,4 @@
-import { IMPORT_USAGE, SETUP_USAGE, importCommand, setupCommand } from './elasticsearch-commands.js';
+import { IMPORT_USAGE, SETUP_USAGE, importCommand, setupCommand } from './setup-import-commands.js';
 import { CHECK_CONFIG_USAGE, STATE_USAGE, checkConfigCommand, stateCommand } from './config-commands.js';
 import { EXIT_USAGE, UsageError } from './errors.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
