@@ -127,6 +127,7 @@ export class DeviceCollector {
       alerts.push({ kind: 'logger_key_mismatch', message: `${this.name}: /api/logger/key and eid_sign in /api/system/config disagree`, currentKey: deviceKey, previousKey: description.loggerKey.toString('base64'), discriminator: deviceKey });
     }
     const now = new Date().toISOString();
+    const before = JSON.stringify([state.loggerKey, state.knownKeys, state.halted]);
     let trusted = state.loggerKey.source === 'accepted' ? state.loggerKey.trusted : (config.logger_key ?? state.loggerKey.trusted);
     if (trusted === null) {
       // trust_on_first_use (the schema requires it when no key is pinned)
@@ -152,7 +153,8 @@ export class DeviceCollector {
       }
     }
     if (alerts.length > 0) await this.#emitAlerts(alerts, device, result);
-    await this.#o.store.save(state);
+    // A new trusted key or a halt is saved at once; anything else waits for the end of the cycle.
+    if (JSON.stringify([state.loggerKey, state.knownKeys, state.halted]) !== before) await this.#o.store.save(state);
     if (state.halted) return null;
     // The trusted key first, then every earlier one: files written before a wipe still verify.
     return [trusted, ...state.knownKeys.filter((k) => k !== trusted)].map((k) => Buffer.from(k, 'base64'));
@@ -240,8 +242,8 @@ export class DeviceCollector {
         );
         record.status = 'changed';
         record.changedSha256 = sha256;
+        await this.#o.store.save(state);
       }
-      await this.#o.store.save(state);
     }
   }
 

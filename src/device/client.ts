@@ -132,11 +132,6 @@ export class DeviceClient {
     await this.#http.destroy();
   }
 
-  /** Forget the bearer (e.g. after a device reboot is suspected). */
-  dropSession(): void {
-    this.#session = null;
-  }
-
   // ---- identity -----------------------------------------------------------------------------------
 
   async version(): Promise<z.infer<typeof Version>> {

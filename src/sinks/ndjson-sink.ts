@@ -37,11 +37,6 @@ export class NdjsonSink implements Sink {
     return new NdjsonSink({ kind: 'files', dir: options.dir, maxBytes: options.maxBytes ?? 100 * 1024 * 1024, prefix: options.prefix ?? 'encedo_hem' });
   }
 
-  /** The file being written, for the run summary. */
-  get currentFile(): string | null {
-    return this.#file?.path.toString() ?? null;
-  }
-
   open(unitId: string): SinkUnit {
     const unit = new UnitTracker(unitId);
     this.#units.add(unit);
