@@ -5,6 +5,10 @@ const CR = 0x0d;
 const LF = 0x0a;
 const HEX = /^[0-9a-f]+$/;
 const TAG_BYTES = 16;
+/** In-memory sources are fed in pieces like a file stream's, so a huge file comes in many short batches. */
+const SLICE_BYTES = 64 * 1024;
+/** Control bytes other than TAB. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 export type LogSource = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 
@@ -118,8 +122,16 @@ export class LogParser {
 
 /** Parses one line of printable ASCII (without terminator) into a header, a record or a malformed line. */
 export function parseLine(text: string, line: number): LogLine {
-  if (text.charCodeAt(0) === 0x23 /* # */) return { kind: 'header', line, text: text.replace(/^#\s*/, '').trimEnd() };
   const malformed = (reason: string): LogLine => ({ kind: 'malformed', line, reason, text });
+  if (text.charCodeAt(0) === 0x23 /* # */) {
+    // The header ends up in every document of the file (observer.version): it must be plain text.
+    const control = CONTROL.exec(text);
+    if (control !== null) {
+      const byte = control[0].charCodeAt(0).toString(16).padStart(2, '0');
+      return malformed(`header byte 0x${byte} at column ${control.index + 1} is a control character`);
+    }
+    return { kind: 'header', line, text: text.replace(/^#\s*/, '').trimEnd() };
+  }
   const f = text.split('|');
   if (f.length !== 7) return malformed(`expected 7 '|'-separated fields, found ${f.length}`);
   const [f0, f1, f2, f3, subject, data, f6] = f as [string, string, string, string, string, string, string];
@@ -172,7 +184,7 @@ export async function* parseLogBatches(source: LogSource): AsyncGenerator<LogLin
   const parser = new LogParser();
   let batch: LogLine[] = [];
   const collect = (l: LogLine) => void batch.push(l);
-  const chunks = source instanceof Uint8Array ? [source] : source;
+  const chunks = source instanceof Uint8Array ? slices(source) : source;
   for await (const chunk of chunks) {
     parser.push(chunk, collect);
     if (batch.length > 0) {
@@ -182,6 +194,10 @@ export async function* parseLogBatches(source: LogSource): AsyncGenerator<LogLin
   }
   parser.end(collect);
   if (batch.length > 0) yield batch;
+}
+
+function* slices(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += SLICE_BYTES) yield bytes.subarray(at, at + SLICE_BYTES);
 }
 
 /** Line-at-a-time view of parseLogBatches. */

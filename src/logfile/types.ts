@@ -6,7 +6,10 @@ export interface HeaderLine {
   readonly kind: 'header';
   /** 1-based physical line number. */
   readonly line: number;
-  /** The text after the leading `#` and spaces, e.g. `Encedo HEM v0.9.77 (#ff0a263)`. */
+  /**
+   * The text after the leading `#` and spaces, e.g. `Encedo HEM v0.9.77 (#ff0a263)`. Printable: a `#` line
+   * with control bytes (other than TAB) is a MalformedLine instead.
+   */
   readonly text: string;
 }
 

@@ -100,6 +100,10 @@ export class LogVerifier {
   #firstSeq: number | null = null;
   #firstTime: number | null = null;
   #lastTime: number | null = null;
+  /** The latest KEY_INIT line: a byte-identical copy of it is a replay, not a new segment. */
+  #lastKeyInit: { readonly text: string; readonly line: number } | null = null;
+  /** Verdict of the last signature checked: a flood of one K and SIG costs one verify. */
+  #lastSignature: { readonly subject: string; readonly data: string; readonly valid: boolean } | null = null;
 
   /**
    * `loggerPublicKeys`: the pinned logger key, or every key the device was ever trusted with (a wipe
@@ -124,8 +128,16 @@ export class LogVerifier {
       return { status: 'malformed', record: line, segment: this.#segment?.info ?? null, problems: [problem] };
     }
     const problems: Problem[] = [];
-    if (line.event === KEY_INIT_EVENT && line.result === 0) this.#startSegment(line, problems);
-    this.#checkSequence(line, problems);
+    let repeatOf: number | null = null;
+    if (line.event === KEY_INIT_EVENT && line.result === 0) {
+      if (this.#lastKeyInit !== null && this.#lastKeyInit.text === line.text) {
+        repeatOf = this.#lastKeyInit.line; // same K: the current segment goes on, nothing to verify again
+      } else {
+        this.#startSegment(line, problems);
+        this.#lastKeyInit = { text: line.text, line: line.line };
+      }
+    }
+    this.#checkSequence(line, problems, repeatOf);
     this.#firstTime ??= line.time;
     this.#lastTime = line.time;
 
@@ -167,7 +179,9 @@ export class LogVerifier {
     let reason: string | null = null;
     if (key === null || key.length !== 32) reason = `KEY_INIT subject is ${key?.length ?? 0} bytes, expected a 32-byte key`;
     else if (signature === null || signature.length !== 64) reason = `KEY_INIT data is ${signature?.length ?? 0} bytes, expected a 64-byte Ed25519 signature`;
-    else if (!this.#loggerKeys.some((k) => ed25519Verify(signature, key, k))) reason = 'KEY_INIT signature does not verify with the pinned logger key';
+    else if (!this.#signatureValid(record, signature, key)) {
+      reason = 'KEY_INIT signature does not verify with the pinned logger key';
+    }
     const info: Segment = {
       line: record.line,
       seq: record.seq,
@@ -179,13 +193,26 @@ export class LogVerifier {
     this.#segment = { info, key: key !== null && key.length === 32 ? key : null };
   }
 
-  #checkSequence(record: ParsedRecord, problems: Problem[]): void {
+  #signatureValid(record: ParsedRecord, signature: Buffer, key: Buffer): boolean {
+    const cached = this.#lastSignature;
+    if (cached !== null && cached.subject === record.subject && cached.data === record.data) return cached.valid;
+    const valid = this.#loggerKeys.some((k) => ed25519Verify(signature, key, k));
+    this.#lastSignature = { subject: record.subject, data: record.data, valid };
+    return valid;
+  }
+
+  /** `repeatOf`: the line of the KEY_INIT this record repeats byte for byte. */
+  #checkSequence(record: ParsedRecord, problems: Problem[], repeatOf: number | null): void {
     const seq = record.seq;
     const last = this.#lastSeq;
     const isKeyInit = record.event === KEY_INIT_EVENT && record.result === 0;
     if (last === null) {
       this.#firstSeq = seq;
       if (seq !== 0) problems.push(this.#problem('seq_gap', record.line, seq, `file starts at seq ${hex(seq)}: ${seq} earlier record(s) missing`));
+    } else if (repeatOf !== null) {
+      // Checked before the restart rule: a replayed seq-0 KEY_INIT must not restart the counter.
+      const message = `KEY_INIT record repeats line ${repeatOf} (seq ${hex(seq)})`;
+      problems.push(this.#problem('seq_repeat', record.line, seq, message));
     } else if (isKeyInit && seq === 0) {
       // A new key segment may restart the counter (the vendor's own checker restarts there too).
       this.#highSeq = -1;
