@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { createStore } from '../collector/runtime.js';
 import { type LoadedConfig, ConfigError, loadConfig } from '../config/load.js';
-import { effectiveOutput } from '../config/schema.js';
+import { type Config, effectiveOutput } from '../config/schema.js';
+import { redactUrl } from '../shared/redact.js';
+import type { StateStore } from '../state/store.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
@@ -28,49 +30,115 @@ export async function checkConfigCommand(argv: string[], out: Output): Promise<n
   if (!loaded) return EXIT_USAGE;
   for (const w of loaded.warnings) await out.line(`warning: ${w}`);
   const c = loaded.config;
-  await out.line(`${values.config}: valid; ${c.devices.length} device(s) (${c.devices.map((d) => d.name).join(', ')}); output ${effectiveOutput(c)}; state in ${c.state_dir}`);
+  const devices = `${c.devices.length} device(s) (${c.devices.map((d) => d.name).join(', ')})`;
+  await out.line(`${values.config}: valid; ${devices}; output ${describeOutput(c)}; state in ${c.state_dir}`);
   return EXIT_OK;
 }
 
+/** The output and where it writes; URL passwords redacted. */
+function describeOutput(c: Config): string {
+  const kind = effectiveOutput(c);
+  const es = c.output.elasticsearch;
+  if (kind === 'elasticsearch' && es) {
+    return `elasticsearch (${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')})`;
+  }
+  if (kind === 'file') return `file (${c.output.file?.dir ?? 'data/out'})`;
+  return kind;
+}
+
 export async function stateCommand(argv: string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' } } });
-  const [action, device] = positionals;
-  if (action !== 'show' && action !== 'reset' && action !== 'accept-key') throw new UsageError(`usage: ${STATE_USAGE}`);
+  const options = { config: { type: 'string' } } as const;
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options });
+  const [action, device, ...extra] = positionals;
+  const known = action === 'show' || action === 'reset' || action === 'accept-key';
+  if (!known || extra.length > 0) throw new UsageError(`usage: ${STATE_USAGE}`);
+  if (action !== 'show' && !device) throw new UsageError(`${action} needs a DEVICE name; usage: ${STATE_USAGE}`);
   const loaded = loadOrReport(values.config, out, STATE_USAGE);
   if (!loaded) return EXIT_USAGE;
-  const store = createStore(loaded.config);
-  if (action === 'show') {
-    const names = device ? [device] : await store.devices();
-    for (const name of names) {
-      const { state } = await store.load(name);
-      const files = Object.values(state.files);
-      const by = (s: string) => files.filter((f) => f.status === s).length;
-      await out.line(
-        `${name}: serial ${state.serial ?? '?'}; logger key ${state.loggerKey.trusted ?? 'none'} (${state.loggerKey.source ?? '-'})${state.halted ? `; HALTED: ${state.halted.reason}` : ''}; ${files.length} files (${by('ingested')} ingested, ${by('changed')} changed, ${by('vanished')} vanished, ${files.filter((f) => !f.valid).length} invalid); ${files.reduce((a, f) => a + f.records, 0)} records`,
-      );
-    }
-    return EXIT_OK;
-  }
-  if (!device) throw new UsageError(`${action} needs a DEVICE name`);
-  if (!loaded.config.devices.some((d) => d.name === device)) {
-    out.error(`state ${action}: no device named ${JSON.stringify(device)} in ${values.config}`);
+  // Only configured names: a name is a file name under state_dir, and an unknown one is a typo.
+  const configured = loaded.config.devices.map((d) => d.name);
+  if (device !== undefined && !configured.includes(device)) {
+    const named = `no device named ${JSON.stringify(device)} in ${values.config}`;
+    out.error(`state ${action}: ${named} (devices: ${configured.join(', ')})`);
     return EXIT_USAGE;
   }
+  const store = createStore(loaded.config);
+  if (action === 'show') return showState(store, device ? [device] : configured, out);
+  const name = device!;
   if (action === 'reset') {
-    const removed = await store.reset(device);
-    await out.line(removed ? `${device}: state removed; the next run collects every file again (document ids prevent duplicates)` : `${device}: no state to remove`);
-    return EXIT_OK;
+    if (await store.reset(name)) {
+      const next = 'the next run collects every file again (document ids prevent duplicates)';
+      await out.line(`${name}: state removed; ${next}`);
+      return EXIT_OK;
+    }
+    const found = await store.inspect(name);
+    if (found.verdict === 'none') {
+      await out.line(`${name}: no state to remove`);
+      return EXIT_OK;
+    }
+    out.error(`state reset: cannot remove the state file ${found.path}`);
+    return EXIT_USAGE;
   }
-  const { state } = await store.load(device);
-  if (!state.halted) {
-    await out.line(`${device}: not halted; nothing to accept`);
+  const found = await store.inspect(name);
+  if (found.verdict === 'unreadable') {
+    out.error(`state accept-key: ${found.error.message}`);
+    return EXIT_USAGE;
+  }
+  if (found.verdict === 'corrupt') {
+    out.error(`state accept-key: the state file ${found.path} is corrupt (${found.reason}); no halt to accept`);
+    return EXIT_INVALID;
+  }
+  const state = found.verdict === 'ok' ? found.state : null;
+  if (!state?.halted) {
+    await out.line(`${name}: not halted; nothing to accept`);
     return EXIT_INVALID;
   }
   const key = state.halted.newKey;
   state.loggerKey = { trusted: key, source: 'accepted', since: new Date().toISOString() };
   if (!state.knownKeys.includes(key)) state.knownKeys.push(key);
   state.halted = null;
-  await store.save(state);
-  await out.line(`${device}: accepted logger key ${key}; collection resumes on the next run`);
+  try {
+    await store.save(state);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined) throw err;
+    out.error(`state accept-key: cannot write the state of ${name} in ${loaded.config.state_dir}: ${code}`);
+    return EXIT_USAGE;
+  }
+  await out.line(`${name}: accepted logger key ${key}; collection resumes on the next run`);
   return EXIT_OK;
+}
+
+/** Read-only: a corrupt or unreadable file is reported, never moved (only `run` moves a corrupt file aside). */
+async function showState(store: StateStore, names: readonly string[], out: Output): Promise<number> {
+  let exit = EXIT_OK;
+  for (const name of names) {
+    const found = await store.inspect(name);
+    if (found.verdict === 'unreadable') {
+      out.error(`state show: ${found.error.message}`);
+      exit = EXIT_USAGE;
+      continue;
+    }
+    if (found.verdict === 'corrupt') {
+      const next = 'the next run moves it aside and starts over';
+      await out.line(`${name}: CORRUPT state file ${found.path} (${found.reason}); ${next}`);
+      if (exit === EXIT_OK) exit = EXIT_INVALID;
+      continue;
+    }
+    if (found.verdict === 'none') {
+      await out.line(`${name}: no state yet`);
+      continue;
+    }
+    const { state } = found;
+    const files = [...state.files.values()];
+    const by = (s: string) => files.filter((f) => f.status === s).length;
+    const key = `logger key ${state.loggerKey.trusted ?? 'none'} (${state.loggerKey.source ?? '-'})`;
+    const invalid = files.filter((f) => !f.valid).length;
+    const counts = ['ingested', 'changed', 'vanished'].map((s) => `${by(s)} ${s}`).concat(`${invalid} invalid`);
+    const records = files.reduce((a, f) => a + f.records, 0);
+    const halted = state.halted ? `; HALTED: ${state.halted.reason}` : '';
+    const summary = `${files.length} files (${counts.join(', ')}); ${records} records`;
+    await out.line(`${name}: serial ${state.serial ?? '?'}; ${key}${halted}; ${summary}`);
+  }
+  return exit;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
-import type { Client } from '@elastic/elasticsearch';
+import { type Client, errors } from '@elastic/elasticsearch';
 import type { Config } from '../config/schema.js';
 import { ingestFile } from '../collector/ingest-file.js';
 import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
@@ -17,29 +17,35 @@ import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
 import { elasticsearchConnection } from '../collector/runtime.js';
+import { redactUrl, redactUrls } from '../shared/redact.js';
 
 export const SETUP_USAGE = 'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';
 export const IMPORT_USAGE = 'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
 const ENV_NOTE = 'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
 
 /** The cluster from `--config` (its output.elasticsearch section) or from `--elasticsearch URL`. */
-function clusterFrom(values: { config?: string | undefined; elasticsearch?: string | undefined }, out: Output, usage: string): { client: Client; retention?: string } | null {
+function clusterFrom(
+  values: { config?: string | undefined; elasticsearch?: string | undefined },
+  out: Output,
+  usage: string,
+): { client: Client; where: string; retention?: string } | null {
   if (values.config && values.elasticsearch) throw new UsageError('give either --config or --elasticsearch, not both');
   if (values.config) {
     const loaded = loadOrReport(values.config, out, usage);
     if (!loaded) return null;
     const es = loaded.config.output.elasticsearch;
     if (!es || (es.hosts.length === 0 && !es.cloud_id)) throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
-    return { client: createElasticsearchClient(elasticsearchConnection(es)), retention: es.retention };
+    const where = es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ');
+    return { client: createElasticsearchClient(elasticsearchConnection(es)), where, retention: es.retention };
   }
   const url = values.elasticsearch;
   if (!url) throw new UsageError(`--config FILE or --elasticsearch URL is required (${ENV_NOTE})`);
   try {
     new URL(url);
   } catch {
-    throw new UsageError(`--elasticsearch: ${JSON.stringify(url)} is not a URL`);
+    throw new UsageError(`--elasticsearch: ${redactUrls(JSON.stringify(url))} is not a URL`);
   }
-  return { client: createElasticsearchClient(connectionFromEnv(url)) };
+  return { client: createElasticsearchClient(connectionFromEnv(url)), where: redactUrl(url) };
 }
 
 export async function setupCommand(argv: string[], out: Output): Promise<number> {
@@ -67,7 +73,7 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
     return EXIT_OK;
   } catch (err) {
     if (err instanceof SetupError || err instanceof KibanaError) {
-      out.error(`setup: ${err.message}`);
+      out.error(`setup: ${redactUrls(err.message)}`);
       return EXIT_INVALID;
     }
     throw err;
@@ -94,11 +100,13 @@ async function setupElasticsearch(client: Client, dryRun: boolean, retention: st
 async function setupKibana(conn: KibanaConnection, dryRun: boolean, out: Output): Promise<void> {
   if (dryRun) {
     for (const asset of kibanaAssets()) for (const o of asset.objects) await out.line(`would import ${o}`);
-    await out.line(`kibana ${conn.url}: dry run, nothing imported`);
+    await out.line(`kibana ${redactUrl(conn.url)}: dry run, nothing imported`);
     return;
   }
   const results = await installKibanaAssets(conn);
-  await out.line(`kibana ${conn.url}: ${results.map((r) => `${r.imported} ${r.api === 'rules' ? 'detection rules' : 'saved objects'}`).join(' and ')} imported (overwriting earlier versions)`);
+  const kind = (api: string) => (api === 'rules' ? 'detection rules' : 'saved objects');
+  const imported = results.map((r) => `${r.imported} ${kind(r.api)}`).join(' and ');
+  await out.line(`kibana ${redactUrl(conn.url)}: ${imported} imported (overwriting earlier versions)`);
 }
 
 /** Kibana from `--kibana URL` (credentials from KIBANA_* variables) or the config's `kibana` section. */
@@ -107,7 +115,7 @@ function kibanaFrom(url: string | undefined, section: Config['kibana']): KibanaC
     try {
       new URL(url);
     } catch {
-      throw new UsageError(`--kibana: ${JSON.stringify(url)} is not a URL`);
+      throw new UsageError(`--kibana: ${redactUrls(JSON.stringify(url))} is not a URL`);
     }
     const env = process.env;
     return {
@@ -148,7 +156,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   const key = await loadLoggerKey(values);
   const cluster = clusterFrom(values, out, IMPORT_USAGE);
   if (!cluster) return EXIT_USAGE;
-  const { client } = cluster;
+  const { client, where } = cluster;
   const sink = new ElasticsearchBulkSink({ client, deadLetterFile: values['dead-letter-file'] });
   let exit = EXIT_OK;
   try {
@@ -194,11 +202,29 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   } catch (err) {
     sink.abort('import failed');
     if (err instanceof SinkError) {
-      out.error(`import: ${err.message}`);
+      out.error(`import: ${redactUrls(err.message)}`);
+      return EXIT_USAGE;
+    }
+    // Unreachable, timed out, refused: an I/O error of the command, one line (exit 2 like other I/O errors).
+    if (err instanceof errors.ElasticsearchClientError) {
+      out.error(`import: Elasticsearch at ${where}: ${describeClientError(err)}`);
       return EXIT_USAGE;
     }
     throw err;
   } finally {
     await client.close();
   }
+}
+
+function describeClientError(err: InstanceType<typeof errors.ElasticsearchClientError>): string {
+  if (err instanceof errors.ResponseError) {
+    if (err.statusCode === 401) return 'the credentials were rejected (401)';
+    if (err.statusCode === 403) return 'permission denied (403)';
+    return `HTTP ${err.statusCode ?? '?'}: ${redactUrls(err.message.split('\n')[0]!.slice(0, 300))}`;
+  }
+  const unreachable = err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError;
+  const why = redactUrls(err.message.split('\n')[0]!.slice(0, 300));
+  if (unreachable) return `unreachable (${why})`;
+  if (err instanceof errors.TimeoutError) return `no answer in time (${why})`;
+  return why;
 }

@@ -7,12 +7,24 @@ import type { Output } from './output.js';
 export const SIMULATE_USAGE =
   'hem-forwarder simulate [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] [--master-passphrase PW] [--seed N] [--boots N] [--events-per-boot N] [--auth-delay-ms MS] [--epa] [--control] [--json]';
 
-function integer(name: string, value: string | undefined, fallback: number, min = 0): number {
+const MAX = Number.MAX_SAFE_INTEGER;
+
+function integer(name: string, value: string | undefined, fallback: number, min = 0, max = MAX): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === MAX ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be a whole number ${range}, got ${JSON.stringify(value)}`);
+  }
   return n;
 }
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address in use',
+  EADDRNOTAVAIL: 'address not available on this host',
+  EACCES: 'permission denied',
+  ENOTFOUND: 'host not found',
+};
 
 /** Runs a simulated HEM until SIGINT/SIGTERM. */
 export async function simulateCommand(argv: string[], out: Output): Promise<number> {
@@ -35,9 +47,10 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
   });
   const given = values.passphrase ?? process.env.HEM_SIM_PASSPHRASE;
   const passphrase = given ?? randomBytes(12).toString('base64url');
+  const port = integer('port', values.port, 8443, 0, 65535);
   const sim = await HemSimulator.start({
     host: values.host,
-    port: integer('port', values.port, 8443),
+    port,
     http: values.http,
     passphrase,
     masterPassphrase: values['master-passphrase'] ?? process.env.HEM_SIM_MASTER_PASSPHRASE ?? randomBytes(12).toString('base64url'),
@@ -47,6 +60,10 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
     authDelayMs: integer('auth-delay-ms', values['auth-delay-ms'], 500),
     epa: values.epa,
     control: values.control,
+  }).catch((err: unknown) => {
+    const why = LISTEN_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
+    if (why) throw new UsageError(`--host ${values.host} --port ${port}: ${why}`);
+    throw err;
   });
   const info = {
     url: sim.url,

@@ -47,6 +47,12 @@ const device = z
     namespace: namespace.default('default'),
     tags: z.array(z.string().min(1)).default([]),
     request_timeout: duration.default(30_000),
+    /** Whole-request bound: a device that trickles its answer cannot hold a request longer. */
+    request_deadline: duration.default(600_000),
+    /** Largest log file accepted from the device; a longer answer is cut off and alerted. */
+    max_file_bytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+    /** Most log file ids one listing may bring. */
+    max_files: z.number().int().min(1).max(1_000_000).default(10_000),
     pacing: duration.default(0),
     simulator: simulator.optional(),
   })
@@ -97,11 +103,23 @@ const kibana = z.strictObject({
   insecure: z.boolean().optional(),
 });
 
+const LISTEN = /^[^:]*:(\d+)$/;
+// A bad format is reported by the regex alone; the range check only judges what looks like host:port.
+const listen = z
+  .string()
+  .regex(LISTEN, 'host:port, e.g. 127.0.0.1:9464')
+  .refine((v) => {
+    const port = LISTEN.exec(v)?.[1];
+    return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+  }, 'expected a port from 1 to 65535, e.g. 127.0.0.1:9464');
+
 export const configSchema = z
   .strictObject({
     state_dir: z.string().default('data/state'),
+    /** `run --once` as a whole stops after this long (exit 3); unfinished files are collected next run. */
+    once_timeout: duration.default(6 * 3_600_000),
     log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'), format: z.enum(['auto', 'ecs', 'pretty']).default('auto') }).default({ level: 'info', format: 'auto' }),
-    metrics: z.strictObject({ listen: z.string().regex(/^[^:]*:\d+$/, 'host:port, e.g. 127.0.0.1:9464') }).optional(),
+    metrics: z.strictObject({ listen }).optional(),
     devices: z.array(device).min(1, 'at least one device'),
     output: output.default({ type: 'auto' }),
     /** Where `hem-forwarder setup` imports the dashboards and detection rules. */

@@ -30,7 +30,29 @@ export class Metrics {
   }
 }
 
-/** `/metrics` (Prometheus text) and `/healthz` (200 when healthy, JSON details) on host:port. */
+/** `metrics.listen` cannot be served (address in use, not on this host, no permission): a config problem. */
+export class MetricsListenError extends Error {
+  override readonly name = 'MetricsListenError';
+  constructor(
+    readonly listen: string,
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const why: Record<string, string> = {
+      EADDRINUSE: 'address in use',
+      EADDRNOTAVAIL: 'address not available on this host',
+      EACCES: 'permission denied (a port below 1024?)',
+      ENOTFOUND: 'host not found',
+      EAI_AGAIN: 'host not found',
+    };
+    super(`metrics.listen ${listen}: ${(code && why[code]) ?? `cannot listen (${code ?? 'unknown error'})`}`, options);
+  }
+}
+
+/**
+ * `/metrics` (Prometheus text) and `/healthz` (200 when healthy, JSON details) on host:port; rejects with
+ * a MetricsListenError when the address cannot be listened on.
+ */
 export async function serveMetrics(listen: string, metrics: Metrics, health: () => { healthy: boolean; details: unknown }): Promise<Server> {
   const [host, port] = [listen.slice(0, listen.lastIndexOf(':')) || '127.0.0.1', Number(listen.slice(listen.lastIndexOf(':') + 1))];
   const server = createServer((req, res) => {
@@ -48,8 +70,15 @@ export async function serveMetrics(listen: string, metrics: Metrics, health: () 
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new MetricsListenError(listen, err.code, { cause: err }));
+    });
+    try {
+      server.listen(port, host, resolve);
+    } catch (err) {
+      // A port out of range throws here rather than emitting 'error'.
+      reject(new MetricsListenError(listen, (err as NodeJS.ErrnoException).code, { cause: err }));
+    }
   });
   return server;
 }

@@ -1,10 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { ConfigError, FILE_REFERENCE_MAX_BYTES, REFERENCE_KEYS, loadConfig } from '../../src/config/load.js';
 import { effectiveOutput } from '../../src/config/schema.js';
+import { redactUrl, redactUrls } from '../../src/shared/redact.js';
 import { runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hemfwd-config-'));
@@ -70,5 +72,124 @@ describe('config', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('devices[0].tlss: unknown key');
     expect(runCli(['check-config', '--config', file(DEVICE)], { env: { PW: 'x' } }).status).toBe(0);
+  });
+
+  describe('references (${env:}, ${file:}) only in secret keys', () => {
+    const secretFile = join(dir, 'secret.txt');
+    writeFileSync(secretFile, 'top-secret-value\n');
+
+    it.each([
+      ['tags', `${DEVICE}    tags: ["\${file:${secretFile}}"]\n`, 'devices[0].tags[0]'],
+      ['state_dir', `state_dir: \${file:${secretFile}}\n${DEVICE}`, 'state_dir'],
+      ['a name', DEVICE.replace('name: lab', 'name: ${env:PW}'), 'devices[0].name'],
+    ])('a reference in %s is an error naming the key; the file is not read into the config', (_n, text, key) => {
+      const found = problems(text, { PW: 'pw' });
+      const keys = REFERENCE_KEYS.join(', ');
+      expect(found).toEqual([`${key}: references are only expanded in secret keys: ${keys}; write the value itself`]);
+      expect(found.join('\n')).not.toContain('top-secret-value');
+    });
+
+    it('check-config does not print a referenced file through state_dir', () => {
+      const path = file(`state_dir: \${file:${secretFile}}\n${DEVICE}`);
+      const r = runCli(['check-config', '--config', path], { env: { PW: 'x' } });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('state_dir: references are only expanded in secret keys');
+      expect(r.stdout + r.stderr).not.toContain('top-secret-value');
+    });
+
+    it('secret keys and hosts still expand', () => {
+      const es = `  elasticsearch:\n    hosts: ["\${env:ES}"]\n    api_key: \${file:${secretFile}}\n`;
+      const text = `${DEVICE}output:\n${es}`;
+      const { config } = loadConfig(file(text), { PW: 'pw', ES: 'http://es:9200' });
+      expect(config.output.elasticsearch!.hosts).toEqual(['http://es:9200']);
+      expect(config.output.elasticsearch!.api_key!.reveal()).toBe('top-secret-value');
+    });
+
+    const fifo = join(dir, 'fifo');
+    spawnSync('mkfifo', [fifo]);
+    const directory = join(dir, 'a-directory');
+    mkdirSync(directory);
+    const big = join(dir, 'big.txt');
+    writeFileSync(big, 'x'.repeat(FILE_REFERENCE_MAX_BYTES + 1));
+    it.each([
+      ['a device', '/dev/zero', 'is a device; expected a regular file'],
+      ['a FIFO (without blocking)', fifo, 'is a FIFO; expected a regular file'],
+      ['a directory', directory, 'is a directory; expected a regular file'],
+      ['a file over 64 KiB', big, 'is larger than 64 KiB, the most a ${file:} reference reads'],
+    ])('${file:} refuses %s, naming the key', (_n, path, why) => {
+      const t0 = Date.now();
+      const found = problems(DEVICE.replace('${env:PW}', `\${file:${path}}`));
+      expect(found).toEqual([`devices[0].passphrase: ${path} (referenced as \${file:${path}}) ${why}`]);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    });
+
+    it('${file:} reads a regular file of exactly 64 KiB', () => {
+      const max = join(dir, 'max.txt');
+      writeFileSync(max, 'y'.repeat(FILE_REFERENCE_MAX_BYTES));
+      const { config } = loadConfig(file(DEVICE.replace('${env:PW}', `\${file:${max}}`)));
+      expect(config.devices[0]!.passphrase!.reveal()).toHaveLength(FILE_REFERENCE_MAX_BYTES);
+    });
+  });
+
+  describe('errors never show a secret', () => {
+    it.each([
+      ['a secret inside a misplaced object', 'devices:\n  name: lab\n  passphrase: hunter2\n'],
+      ['a passphrase given as a map', DEVICE.replace('${env:PW}', '{ a: hunter2 }')],
+      ['a password given as a number', `${DEVICE}output:\n  elasticsearch:\n    password: 20242024\n`],
+      ['an api_key in a list', `${DEVICE}output:\n  elasticsearch: [{ api_key: hunter2 }]\n`],
+    ])('%s', (_n, text) => {
+      const found = problems(text, { PW: 'pw' }).join('\n');
+      expect(found).not.toMatch(/hunter2|20242024/);
+      expect(found).toMatch(/not shown/);
+    });
+
+    it('the user name and password of a URL are redacted in errors and in check-config', () => {
+      const bad = `${DEVICE}output:\n  elasticsearch:\n    hosts: "https://elastic:changeme@es:9200"\n`;
+      const found = problems(bad, { PW: 'pw' });
+      expect(found).toEqual(['output.elasticsearch.hosts: expected array, found "https://***@es:9200"']);
+      const good = `${DEVICE}output:\n  elasticsearch:\n    hosts: ["https://elastic:changeme@es:9200"]\n`;
+      const r = runCli(['check-config', '--config', file(good)], { env: { PW: 'x' } });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('output elasticsearch (https://***@es:9200)');
+      expect(r.stdout + r.stderr).not.toContain('changeme');
+    });
+
+    it('redactUrl', () => {
+      expect(redactUrl('https://user:pw@host:9200')).toBe('https://***@host:9200');
+      expect(redactUrl('https://token@host/path?x=a@b')).toBe('https://***@host/path?x=a@b');
+      expect(redactUrl('https://a@b:c@host')).toBe('https://***@host');
+      expect(redactUrl('http://host:9200/')).toBe('http://host:9200/');
+      const text = 'connect to http://u:p@h:1 and https://h2 failed';
+      expect(redactUrls(text)).toBe('connect to http://***@h:1 and https://h2 failed');
+    });
+  });
+
+  it('a YAML alias bomb is a one-line config error, at once', () => {
+    const rows = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    // Nine times nine times ... : 9^9 strings if aliases were expanded without a limit.
+    for (const [i, c] of [...'bcdefghi'].entries()) {
+      rows.push(`${c}: &${c} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`);
+    }
+    const path = file(`${rows.join('\n')}\ndevices: [*i]\n`);
+    const t0 = Date.now();
+    expect(() => loadConfig(path, {})).toThrow(ConfigError);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const r = runCli(['check-config', '--config', path]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringContaining('more than 100 alias (*name) expansions')]);
+  });
+
+  it.each(['127.0.0.1:99999', '127.0.0.1:0', ':65536'])('metrics.listen %s: a port out of range is an error', (l) => {
+    expect(problems(`metrics: { listen: "${l}" }\n${DEVICE}`, { PW: 'x' })).toEqual([
+      `metrics.listen: expected a port from 1 to 65535, e.g. 127.0.0.1:9464 (found "${l}")`,
+    ]);
+  });
+
+  it('metrics.listen: a bad format is one error; a good port is fine', () => {
+    expect(problems(`metrics: { listen: nonsense }\n${DEVICE}`, { PW: 'x' })).toEqual([
+      'metrics.listen: expected host:port, e.g. 127.0.0.1:9464, found "nonsense"',
+    ]);
+    const { config } = loadConfig(file(`metrics: { listen: "127.0.0.1:65535" }\n${DEVICE}`), { PW: 'x' });
+    expect(config.metrics?.listen).toBe('127.0.0.1:65535');
   });
 });
