@@ -1,12 +1,16 @@
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { type CycleResult } from '../collector/device-collector.js';
-import { createDevices, createOutput, createStore, pollDevice } from '../collector/runtime.js';
+import { type DeviceHandle, createDevices, createOutput, createStore, pollDevice } from '../collector/runtime.js';
+import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
-import { Metrics, serveMetrics } from '../observability/metrics.js';
+import { Metrics, MetricsListenError, serveMetrics } from '../observability/metrics.js';
 import { Progress } from '../observability/progress.js';
 import { SetupError } from '../sinks/elasticsearch/setup.js';
-import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { StateLockError, lockStateDir } from '../state/lock.js';
+import { StateReadError } from '../state/store.js';
+import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
 export const RUN_USAGE = 'hem-forwarder run --config FILE [--once]';
@@ -15,6 +19,19 @@ const SHUTDOWN_GRACE_MS = 6000;
 
 /** The collector: polls every device until SIGINT/SIGTERM, or one cycle with --once. */
 export async function runCommand(argv: string[], out: Output): Promise<number> {
+  try {
+    return await run(argv, out);
+  } catch (err) {
+    // Conditions the operator fixes, not bugs: one line each, no stack.
+    if (err instanceof StateLockError || err instanceof StateReadError || err instanceof MetricsListenError) {
+      out.error(err.message);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}
+
+async function run(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, once: { type: 'boolean', default: false } } });
   if (!values.config) throw new UsageError(`--config FILE is required; usage: ${RUN_USAGE}`);
   let loaded;
@@ -31,6 +48,16 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   const log = createLogger({ level: config.log.level, format: config.log.format });
   for (const w of warnings) log.warn({ config: values.config }, w);
 
+  // One collector per state: a second one would collect everything again and race on the checkpoints.
+  const lock = await lockStateDir(config.state_dir);
+  try {
+    return await collect(config, values.once === true, log, out);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function collect(config: Config, once: boolean, log: Logger, out: Output): Promise<number> {
   let output;
   try {
     output = await createOutput(config, log);
@@ -44,28 +71,36 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   const { sink } = output;
   const metrics = new Metrics(() => sink.stats);
   const progress = new Progress(process.stderr);
-  const devices = await createDevices(config, { sink, store: createStore(config), log, metrics, onFile: (d, done, total) => progress.update(d, done, total) });
+  const store = createStore(config);
+  const onFile = (d: string, done: number, total: number) => progress.update(d, done, total);
+  const devices = await createDevices(config, { sink, outputId: output.id, store, log, metrics, onFile });
   const results = new Map<string, CycleResult>();
   const controller = new AbortController();
-  const server = config.metrics
-    ? await serveMetrics(config.metrics.listen, metrics, () => {
-        const details = Object.fromEntries(devices.map((d) => [d.config.name, results.get(d.config.name)?.ok ?? null]));
-        return { healthy: Object.values(details).every((ok) => ok !== false), details: { devices: details } };
-      })
-    : null;
+  let server = null;
+  try {
+    server = config.metrics ? await serveMetrics(config.metrics.listen, metrics, () => health(devices, results)) : null;
+  } catch (err) {
+    await Promise.all(devices.map(async (d) => Promise.all([d.client.close(), d.simulator?.close()])));
+    await output.client?.close();
+    throw err;
+  }
 
+  let stoppedBy: string | null = null;
   const stop = (signal: string) => {
     if (controller.signal.aborted) return;
+    stoppedBy = signal;
     log.info({ signal }, 'stopping: no new files; flushing what is in flight');
     controller.abort();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // --once is bounded as a whole: an output that never comes back must not hold a cron job forever.
+  const onceTimer = once ? setTimeout(() => stop(`once_timeout (${config.once_timeout} ms)`), config.once_timeout) : null;
 
   // After a stop signal, work in progress gets a bounded time; a hung device does not hold the exit.
   const deadline = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref(), { once: true }));
   try {
-    if (values.once) {
+    if (once) {
       await Promise.race([Promise.all(devices.map(async (d) => results.set(d.config.name, await d.collector.cycle(controller.signal)))), deadline]);
     } else {
       log.info({ devices: devices.map((d) => d.config.name), output: output.description }, 'collecting');
@@ -79,6 +114,7 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
       log.warn({}, 'output did not drain in time; unacknowledged files will be collected again next start');
     }
   } finally {
+    if (onceTimer) clearTimeout(onceTimer);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await Promise.all(
@@ -90,21 +126,66 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
     await output.client?.close();
     server?.close();
   }
-  if (!values.once) return EXIT_OK;
-  const summary = summarize([...results.values()], output.description);
+  if (!once) return EXIT_OK; // a service stopped by its manager ends cleanly
+  // A device whose cycle never returned (stopped at the deadline) is reported as interrupted, not left out.
+  for (const d of devices) if (!results.has(d.config.name)) results.set(d.config.name, interruptedResult(d.config.name));
+  const summary = summarize([...results.values()], output.description, stoppedBy);
   await out.line(summary.text);
+  if (stoppedBy !== null) return EXIT_INTERRUPTED;
   return summary.ok ? EXIT_OK : EXIT_INVALID;
 }
 
-export function summarize(results: CycleResult[], where: string): { ok: boolean; text: string } {
+function interruptedResult(device: string): CycleResult {
+  return {
+    device,
+    ok: false,
+    halted: false,
+    filesIngested: 0,
+    filesInvalid: 0,
+    filesSkipped: 0,
+    records: 0,
+    verified: 0,
+    problems: {},
+    alerts: 0,
+    written: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    locked: null,
+    earlier: 0,
+    interrupted: true,
+  };
+}
+
+type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck';
+
+/**
+ * `/healthz`: unhealthy when a device is halted, failing, or stuck (a cycle that has not moved forward for
+ * longer than its request deadline plus a minute: no single request can take that long).
+ */
+export function health(devices: DeviceHandle[], results: Map<string, CycleResult>, now = Date.now()): { healthy: boolean; details: unknown } {
+  const states: Record<string, DeviceHealth> = {};
+  for (const d of devices) {
+    const last = results.get(d.config.name);
+    const { cycleStartedAt, progressAt } = d.collector.activity;
+    if (cycleStartedAt !== null && now - progressAt > d.config.request_deadline + 60_000) states[d.config.name] = 'stuck';
+    else if (last === undefined) states[d.config.name] = 'starting';
+    else states[d.config.name] = last.halted ? 'halted' : last.ok ? 'ok' : 'failing';
+  }
+  const healthy = Object.values(states).every((s) => s === 'ok' || s === 'starting');
+  return { healthy, details: { devices: states } };
+}
+
+export function summarize(results: CycleResult[], where: string, stoppedBy: string | null = null): { ok: boolean; text: string } {
   const n = (x: number) => x.toLocaleString('en-US');
   const sum = (f: (r: CycleResult) => number) => results.reduce((a, r) => a + f(r), 0);
   const problems: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.problems)) problems[k] = (problems[k] ?? 0) + (v ?? 0);
   const lines = results.map((r) => {
-    const state = r.halted ? 'HALTED' : r.error ? 'FAILED' : 'ok';
+    const state = r.halted ? 'HALTED' : r.error ? 'FAILED' : r.interrupted ? 'INTERRUPTED' : 'ok';
     const detail = r.error ? `: ${r.error.message}` : r.locked ? ` (current file ${r.locked} locked until the next reboot)` : '';
-    return `  ${r.device}: ${state}; ${n(r.filesIngested)} files (${n(r.filesInvalid)} invalid), ${n(r.records)} records, ${n(r.verified)} verified, ${n(r.alerts)} alerts; ${n(r.earlier)} files ingested by earlier runs${detail}`;
+    const skipped = r.filesSkipped > 0 ? `, ${n(r.filesSkipped)} SKIPPED (see alerts)` : '';
+    const dead = r.deadLettered > 0 ? `, ${n(r.deadLettered)} documents DEAD-LETTERED` : '';
+    return `  ${r.device}: ${state}; ${n(r.filesIngested)} files (${n(r.filesInvalid)} invalid${skipped}), ${n(r.records)} records, ${n(r.verified)} verified, ${n(r.alerts)} alerts${dead}; ${n(r.earlier)} files ingested by earlier runs${detail}`;
   });
   const problemText = Object.keys(problems).length > 0 ? Object.entries(problems).map(([k, v]) => `${k} ${n(v)}`).join(', ') : 'none';
   const text = [
@@ -112,6 +193,8 @@ export function summarize(results: CycleResult[], where: string): { ok: boolean;
     `  problems found: ${problemText}; integrity alerts: ${n(sum((r) => r.alerts))}`,
     `  documents: ${n(sum((r) => r.written))} written, ${n(sum((r) => r.duplicates))} already there, ${n(sum((r) => r.deadLettered))} dead-lettered; output: ${where}`,
     ...lines,
+    ...(stoppedBy !== null ? [`  INTERRUPTED by ${stoppedBy}: unfinished files were not checkpointed and are collected next run`] : []),
   ].join('\n');
-  return { ok: results.every((r) => r.ok && !r.halted), text };
+  // Dead letters are kept, not lost, but a cycle that needed them did not deliver everything: not a clean run.
+  return { ok: results.every((r) => r.ok && !r.halted && r.deadLettered === 0), text };
 }

@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeviceConfig } from '../config/schema.js';
-import type { DeviceClient, DeviceDescription } from '../device/client.js';
+import type { DeviceClient, DeviceDescription, LogListing } from '../device/client.js';
 import { DeviceError } from '../device/errors.js';
 import { type Alert, type FetchedFile, type IntegrityContext, alertDocument } from '../ecs/integrity.js';
-import { ingestFile } from './ingest-file.js';
 import type { DeviceContext, IndexDocument } from '../ecs/map.js';
+import { parseLogBatches } from '../logfile/parse.js';
 import type { ParsedRecord } from '../logfile/types.js';
-import { parseLogSync } from '../logfile/parse.js';
 import { type FileVerdict, LogVerifier, type ProblemKind } from '../logfile/verify.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Sink, UnitSummary } from '../sinks/sink.js';
-import type { DeviceState, StateStore } from '../state/store.js';
+import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
+import { finishFile, writeRecords } from './ingest-file.js';
+import { decideLoggerKey } from './key-policy.js';
 
 export interface DeviceCollectorOptions {
   readonly config: DeviceConfig;
@@ -20,6 +21,8 @@ export interface DeviceCollectorOptions {
   readonly store: StateStore;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Names the output the sink writes to: checkpoints belong to it (see FileRecord.outputs). */
+  readonly outputId: string;
   /** Called after each file is checkpointed (progress display). */
   readonly onFile?: (device: string, done: number, total: number) => void;
 }
@@ -31,6 +34,8 @@ export interface CycleResult {
   readonly halted: boolean;
   filesIngested: number;
   filesInvalid: number;
+  /** Listed files not ingested this cycle for a reason raised as an alert (empty, 404, too large, odd id). */
+  filesSkipped: number;
   records: number;
   verified: number;
   readonly problems: Partial<Record<ProblemKind, number>>;
@@ -40,70 +45,118 @@ export interface CycleResult {
   deadLettered: number;
   /** The current boot's file, locked by the device (406): collected after the next reboot. */
   locked: string | null;
-  /** Files ingested by earlier runs. */
+  /** Files ingested into this output by earlier runs. */
   earlier: number;
+  /** Stopped (shutdown or deadline) before every pending file was collected. */
+  interrupted: boolean;
   error?: Error;
 }
 
+/** Whether a cycle is running and when it last moved forward (for /healthz). */
+export interface CollectorActivity {
+  readonly cycleStartedAt: number | null;
+  readonly progressAt: number;
+}
+
 /**
- * One device's collection cycle (DEVELOPERS: identity → login → logger key check → list → for every
- * file not yet ingested: fetch, hash, verify, map, send, and checkpoint only after the output
- * acknowledged every document of the file). Integrity problems never stop the data: events are indexed
- * with their verification status, and each problem also becomes an alert.
+ * One device's collection cycle (identity → login → logger key check → list → for every file this output
+ * has not acknowledged: stream it from the device through hashing, parsing, verifying and mapping into the
+ * output, and checkpoint only after the output acknowledged every document of the file). Integrity
+ * problems never stop the data: events are indexed with their verification status, and each problem also
+ * becomes an alert.
  */
 export class DeviceCollector {
   readonly name: string;
   readonly #o: DeviceCollectorOptions;
+  #cycleStartedAt: number | null = null;
+  #progressAt = Date.now();
 
   constructor(options: DeviceCollectorOptions) {
     this.#o = options;
     this.name = options.config.name;
   }
 
+  get activity(): CollectorActivity {
+    return { cycleStartedAt: this.#cycleStartedAt, progressAt: this.#progressAt };
+  }
+
+  #progress(): void {
+    this.#progressAt = Date.now();
+  }
+
   async cycle(signal?: AbortSignal): Promise<CycleResult> {
-    const result: CycleResult = { device: this.name, ok: false, halted: false, filesIngested: 0, filesInvalid: 0, records: 0, verified: 0, problems: {}, alerts: 0, written: 0, duplicates: 0, deadLettered: 0, locked: null, earlier: 0 };
+    const result: CycleResult = {
+      device: this.name,
+      ok: false,
+      halted: false,
+      filesIngested: 0,
+      filesInvalid: 0,
+      filesSkipped: 0,
+      records: 0,
+      verified: 0,
+      problems: {},
+      alerts: 0,
+      written: 0,
+      duplicates: 0,
+      deadLettered: 0,
+      locked: null,
+      earlier: 0,
+      interrupted: false,
+    };
     const { log, metrics, config } = this.#o;
+    this.#cycleStartedAt = Date.now();
+    this.#progress();
     try {
       const state = await this.#loadState(result);
-      if (state.halted) {
-        metrics.halted.set({ device: this.name }, 1);
-        return { ...result, halted: true, error: new Error(`halted since ${state.halted.since}: ${state.halted.reason}; run hem-forwarder state accept-key ${this.name} after checking the device`) };
-      }
+      if (state.halted && state.halted.newKey !== config.logger_key) return this.#halted(result, state);
       const description = await this.#o.client.describe();
+      this.#progress();
       if (state.serial !== null && state.serial !== description.serial) {
         log.warn({ previous: state.serial, serial: description.serial }, 'the device at this address has a different serial than before');
       }
       state.serial = description.serial;
       const device: DeviceContext = { serial: description.serial, hostname: description.hostname, product: description.product, name: this.name, tags: config.tags };
       const trustedKeys = await this.#checkLoggerKey(state, description, device, result);
-      if (trustedKeys === null) {
-        metrics.halted.set({ device: this.name }, 1);
-        return { ...result, halted: true, error: new Error(`halted: ${(state.halted as DeviceState['halted'])?.reason}`) };
-      }
+      if (trustedKeys === null) return this.#halted(result, state);
       metrics.halted.set({ device: this.name }, 0);
 
-      const listed = await this.#o.client.listLogFiles();
-      await this.#noticeVanished(state, listed, device, result);
-      const pending = listed.filter((id) => !state.files[id]);
-      result.earlier = listed.length - pending.length;
+      const listing = await this.#o.client.listLogFiles();
+      this.#progress();
+      await this.#noticeListing(listing, device, result);
+      await this.#noticeVanished(state, listing.ids, device, result);
+      const pending = listing.ids.filter((id) => !state.files.get(id)?.outputs.includes(this.#o.outputId));
+      this.#noticeOtherOutputs(state, pending);
+      result.earlier = listing.ids.length - pending.length;
       let done = 0;
       for (const id of pending) {
-        if (signal?.aborted) break;
-        const bytes = await this.#fetch(id, result);
-        if (bytes === null) continue;
-        await this.#ingest(state, id, bytes, trustedKeys, device, result);
+        if (signal?.aborted) {
+          result.interrupted = true;
+          break;
+        }
+        await this.#collectFile(state, id, trustedKeys, device, result);
+        this.#progress();
         this.#o.onFile?.(this.name, ++done, pending.length);
       }
-      await this.#recheck(state, listed, trustedKeys, device, result, signal);
-      const waiting = pending.filter((id) => !state.files[id] && id !== result.locked);
-      metrics.lag.set({ device: this.name }, waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16)));
+      await this.#recheck(state, listing.ids, trustedKeys, device, result, signal);
+      const waiting = pending.filter((id) => !state.files.get(id)?.outputs.includes(this.#o.outputId) && id !== result.locked);
+      metrics.lag.set({ device: this.name }, waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16) || 0));
       await this.#o.store.save(state);
-      if (!signal?.aborted) metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
-      return { ...result, ok: !signal?.aborted };
+      if (signal?.aborted) result.interrupted = true;
+      else metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
+      return { ...result, ok: !result.interrupted };
     } catch (err) {
       metrics.errors.inc({ device: this.name, code: err instanceof DeviceError ? err.code : 'other' });
-      return { ...result, error: err as Error };
+      return { ...result, error: err as Error, interrupted: signal?.aborted ?? false };
+    } finally {
+      this.#cycleStartedAt = null;
     }
+  }
+
+  #halted(result: CycleResult, state: DeviceState): CycleResult {
+    this.#o.metrics.halted.set({ device: this.name }, 1);
+    const since = state.halted?.since ?? '?';
+    const why = `halted since ${since}: ${state.halted?.reason ?? ''}; run hem-forwarder state accept-key ${this.name} after checking the device`;
+    return { ...result, halted: true, error: new Error(why) };
   }
 
   /** Read at every cycle, so `state accept-key` (or another instance sharing the store) takes effect. */
@@ -120,49 +173,52 @@ export class DeviceCollector {
   async #checkLoggerKey(state: DeviceState, description: DeviceDescription, device: DeviceContext, result: CycleResult): Promise<Buffer[] | null> {
     const { config, log } = this.#o;
     const answer = await this.#o.client.loggerKey();
+    this.#progress();
     const deviceKey = answer.key.toString('base64');
     const alerts: Alert[] = [];
     if (!answer.nonceSignatureValid) alerts.push({ kind: 'nonce_signature_invalid', message: `${this.name}: /api/logger/key returned a nonce_signed that does not verify under its key`, discriminator: deviceKey });
     if (description.loggerKey && !description.loggerKey.equals(answer.key)) {
       alerts.push({ kind: 'logger_key_mismatch', message: `${this.name}: /api/logger/key and eid_sign in /api/system/config disagree`, currentKey: deviceKey, previousKey: description.loggerKey.toString('base64'), discriminator: deviceKey });
     }
-    const now = new Date().toISOString();
-    const before = JSON.stringify([state.loggerKey, state.knownKeys, state.halted]);
-    let trusted = state.loggerKey.source === 'accepted' ? state.loggerKey.trusted : (config.logger_key ?? state.loggerKey.trusted);
-    if (trusted === null) {
-      // trust_on_first_use (the schema requires it when no key is pinned)
-      log.warn({ logger_key: deviceKey }, 'trusting the device logger key on first use; pin it with logger_key to be sure');
-      state.loggerKey = { trusted: deviceKey, source: 'first_use', since: now };
-      trusted = deviceKey;
-    } else if (state.loggerKey.trusted === null) {
-      state.loggerKey = { trusted, source: 'config', since: now };
+    const decision = decideLoggerKey({ device: this.name, pinned: config.logger_key ?? null, onKeyChange: config.on_key_change, state, deviceKey, now: new Date().toISOString() });
+    Object.assign(state, decision.next);
+    if (decision.firstUse) log.warn({ logger_key: deviceKey }, 'trusting the device logger key on first use; pin it with logger_key to be sure');
+    if (decision.unpinned) {
+      const message = `${this.name}: the logger key ${decision.unpinned} trusted on first use is replaced by the pinned logger_key ${config.logger_key}; files signed by it no longer verify`;
+      alerts.push({ kind: 'logger_key_unpinned', message, previousKey: decision.unpinned, currentKey: config.logger_key!, discriminator: decision.unpinned });
     }
-    if (!state.knownKeys.includes(trusted)) state.knownKeys.push(trusted);
-    if (deviceKey !== trusted) {
-      const halt = config.on_key_change === 'halt';
-      const message = `${this.name}: the logger key changed from ${trusted} to ${deviceKey} (a wipe or re-initialisation, or a different device)${halt ? '; collection halted until hem-forwarder state accept-key' : ''}`;
-      alerts.push({ kind: 'logger_key_changed', message, previousKey: trusted, currentKey: deviceKey, discriminator: deviceKey });
-      if (halt) {
-        state.halted = { reason: message, newKey: deviceKey, since: now };
-        log.error({ previous: trusted, current: deviceKey }, message);
-      } else {
-        log.warn({ previous: trusted, current: deviceKey }, message);
-        state.loggerKey = { trusted: deviceKey, source: 'accepted', since: now };
-        if (!state.knownKeys.includes(deviceKey)) state.knownKeys.push(deviceKey);
-        trusted = deviceKey;
-      }
+    const change = decision.keyChanged;
+    if (change) {
+      const message = change.halted
+        ? state.halted!.reason
+        : `${this.name}: the logger key changed from ${change.previous} to ${change.current} (a wipe or re-initialisation, or a different device)`;
+      alerts.push({ kind: 'logger_key_changed', message, previousKey: change.previous, currentKey: change.current, discriminator: change.current });
+      if (change.halted) log.error({ previous: change.previous, current: change.current }, message);
+      else log.warn({ previous: change.previous, current: change.current }, message);
     }
     if (alerts.length > 0) await this.#emitAlerts(alerts, device, result);
     // A new trusted key or a halt is saved at once; anything else waits for the end of the cycle.
-    if (JSON.stringify([state.loggerKey, state.knownKeys, state.halted]) !== before) await this.#o.store.save(state);
-    if (state.halted) return null;
-    // The trusted key first, then every earlier one: files written before a wipe still verify.
-    return [trusted, ...state.knownKeys.filter((k) => k !== trusted)].map((k) => Buffer.from(k, 'base64'));
+    if (decision.changed) await this.#o.store.save(state);
+    return decision.verifyWith?.map((k) => Buffer.from(k, 'base64')) ?? null;
+  }
+
+  async #noticeListing(listing: LogListing, device: DeviceContext, result: CycleResult): Promise<void> {
+    const alerts: Alert[] = listing.rejected.map((id) => ({
+      kind: 'file_id_invalid',
+      discriminator: id,
+      message: `${this.name}: the device listed a log file id with characters no log file has: ${JSON.stringify(id)}; it is never requested`,
+    }));
+    if (listing.truncated) {
+      const max = this.#o.config.max_files;
+      alerts.push({ kind: 'listing_truncated', discriminator: String(max), message: `${this.name}: the device lists more than ${max} log files (max_files); only the first ${max} are collected` });
+    }
+    result.filesSkipped += listing.rejected.length;
+    if (alerts.length > 0) await this.#emitAlerts(alerts, device, result);
   }
 
   async #noticeVanished(state: DeviceState, listed: string[], device: DeviceContext, result: CycleResult): Promise<void> {
     const present = new Set(listed);
-    const vanished = Object.values(state.files).filter((f) => f.status !== 'vanished' && !present.has(f.id));
+    const vanished = [...state.files.values()].filter((f) => f.status !== 'vanished' && !present.has(f.id));
     if (vanished.length === 0) return;
     await this.#emitAlerts(
       vanished.map((f) => ({ kind: 'file_vanished' as const, fileId: f.id, file: { id: f.id, sha256: f.sha256, size: f.size }, discriminator: f.sha256, message: `${this.name}: audit log file ${f.id} (${f.records} records, ingested ${f.ingestedAt}) is no longer listed by the device` })),
@@ -173,77 +229,122 @@ export class DeviceCollector {
     await this.#o.store.save(state);
   }
 
-  /** The file's bytes, or null when it is the current boot's file (406: collected after the next reboot). */
-  async #fetch(id: string, result: CycleResult): Promise<Buffer | null> {
-    try {
-      return await this.#o.client.fetchLogFile(id);
-    } catch (err) {
-      if (err instanceof DeviceError && err.code === 'locked') {
-        this.#o.log.debug({ file: id }, 'file locked by the device (current boot); next cycle');
-        result.locked = id;
-        return null;
-      }
-      throw err;
-    }
+  /** Files checkpointed for another output are collected again for this one: say so once. */
+  #noticeOtherOutputs(state: DeviceState, pending: string[]): void {
+    const elsewhere = pending.map((id) => state.files.get(id)).filter((f): f is FileRecord => f !== undefined);
+    if (elsewhere.length === 0) return;
+    const before = [...new Set(elsewhere.flatMap((f) => f.outputs))];
+    const where = before.length > 0 ? `into ${before.join(', ')}` : 'by a version that did not record its output';
+    this.#o.log.info(
+      { files: elsewhere.length, previous_outputs: before, output: this.#o.outputId },
+      `${elsewhere.length} file(s) were ingested ${where}, not into this output; collecting them again for ${this.#o.outputId} (document ids absorb duplicates)`,
+    );
   }
 
-  async #ingest(state: DeviceState, id: string, bytes: Buffer, trustedKeys: Buffer[], device: DeviceContext, result: CycleResult): Promise<void> {
-    const file: FetchedFile = { id, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+  /**
+   * Streams one file from the device into the output. Not checkpointed unless the output acknowledged every
+   * document, and never when the file has no records (alerted, fetched again next cycle).
+   */
+  async #collectFile(state: DeviceState, id: string, trustedKeys: Buffer[], device: DeviceContext, result: CycleResult): Promise<void> {
     const now = new Date();
-    const { verdict, summary, alerts } = await ingestFile(this.#o.sink, {
-      unitId: `${this.name}/${id}`,
-      source: bytes,
-      loggerKey: trustedKeys,
-      context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated },
-      deviceName: this.name,
-      file: () => file,
-    });
+    const options = { loggerKey: trustedKeys, deviceName: this.name, context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated } };
+    const unit = this.#o.sink.open(`${this.name}/${id}`);
+    let fetched: { verdict: FileVerdict; file: FetchedFile };
+    try {
+      fetched = await this.#o.client.streamLogFile(id, async (body) => {
+        const tap = new HashingTap(id);
+        const verdict = await writeRecords(unit, tap.through(body), options);
+        return { verdict, file: tap.file() };
+      });
+    } catch (err) {
+      void unit.end().catch(() => undefined); // what was sent stays; document ids absorb the resend
+      if (await this.#skippable(err, id, device, result)) return;
+      throw err;
+    }
+    const { verdict, file } = fetched;
+    if (verdict.lines.total === 0) {
+      void unit.end().catch(() => undefined);
+      const message = `${this.name}: audit log file ${id} answered with no records (${file.size} bytes); not checkpointed, fetched again next cycle`;
+      await this.#emitAlerts([{ kind: 'file_empty', fileId: id, file, discriminator: file.sha256, message }], device, result);
+      result.filesSkipped++;
+      return;
+    }
+    const { summary, alerts } = await finishFile(unit, options, file, verdict);
     // Acknowledged: only now is the file checkpointed.
     const iso = now.toISOString();
-    state.files[id] = {
+    const previous = state.files.get(id);
+    state.files.set(id, {
       id,
       size: file.size,
       sha256: file.sha256,
       records: verdict.lines.total,
       verified: verdict.lines.verified,
       lastSeq: verdict.lastSeq,
-      segments: verdict.segments.map((s) => s.keyFingerprint),
+      segments: verdict.segments.slice(0, MAX_SEGMENTS_KEPT).map((s) => s.keyFingerprint),
+      segmentCount: verdict.segments.length,
       valid: verdict.valid,
       problems: Object.fromEntries(Object.entries(verdict.problemCounts).filter(([, n]) => n > 0)),
       status: 'ingested',
       ingestedAt: iso,
       checkedAt: iso,
-    };
+      outputs: [...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId],
+    });
     await this.#o.store.save(state);
     this.#count(result, verdict, summary, alerts);
     const fields = { file: id, records: verdict.lines.total, verified: verdict.lines.verified, written: summary.written, duplicates: summary.duplicates, dead_lettered: summary.deadLettered };
     if (verdict.valid) this.#o.log.info(fields, 'file ingested');
-    else this.#o.log.warn({ ...fields, problems: state.files[id].problems }, 'file ingested with verification problems; every event is flagged and alerts were raised');
+    else this.#o.log.warn({ ...fields, problems: state.files.get(id)!.problems }, 'file ingested with verification problems; every event is flagged and alerts were raised');
+  }
+
+  /**
+   * A file that cannot be had this cycle is skipped, not a failed cycle: the current boot's (406, after
+   * the next reboot), and, with an alert, a listed file that answers 404 or is larger than max_file_bytes.
+   */
+  async #skippable(err: unknown, id: string, device: DeviceContext, result: CycleResult): Promise<boolean> {
+    if (!(err instanceof DeviceError)) return false;
+    if (err.code === 'locked') {
+      this.#o.log.debug({ file: id }, 'file locked by the device (current boot); next cycle');
+      result.locked = id;
+      return true;
+    }
+    if (err.code !== 'not_found' && err.code !== 'too_large') return false;
+    const kind = err.code === 'not_found' ? 'file_unreadable' : 'file_too_large';
+    await this.#emitAlerts([{ kind, fileId: id, discriminator: err.code, message: `${err.message}; file ${id} skipped, tried again next cycle` }], device, result);
+    result.filesSkipped++;
+    return true;
   }
 
   /** Fetches ingested files again once `recheck_interval` has passed: changed bytes are an alert. */
   async #recheck(state: DeviceState, listed: string[], trustedKeys: Buffer[], device: DeviceContext, result: CycleResult, signal?: AbortSignal): Promise<void> {
     const due = Date.now() - this.#o.config.recheck_interval;
     const present = new Set(listed);
-    for (const record of Object.values(state.files)) {
+    for (const record of state.files.values()) {
       if (signal?.aborted) return;
       if (record.status === 'vanished' || !present.has(record.id) || Date.parse(record.checkedAt) > due) continue;
-      const bytes = await this.#fetch(record.id, result);
-      if (bytes === null) continue;
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      record.checkedAt = new Date().toISOString();
-      if (sha256 !== record.sha256 && sha256 !== record.changedSha256) {
-        const verdict = verdictOf(bytes, trustedKeys);
-        const how = bytes.length < record.size ? `shorter by ${record.size - bytes.length} bytes` : bytes.length > record.size ? `longer by ${bytes.length - record.size} bytes` : 'same size, different content';
-        await this.#emitAlerts(
-          [{ kind: 'file_changed', fileId: record.id, file: { id: record.id, sha256, size: bytes.length }, previousSha256: record.sha256, currentSha256: sha256, discriminator: sha256, message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again` }],
-          device,
-          result,
-        );
-        record.status = 'changed';
-        record.changedSha256 = sha256;
-        await this.#o.store.save(state);
+      let seen: { file: FetchedFile; verdict: FileVerdict };
+      try {
+        seen = await this.#o.client.streamLogFile(record.id, async (body) => {
+          const tap = new HashingTap(record.id);
+          const verdict = await verdictOf(tap.through(body), trustedKeys);
+          return { file: tap.file(), verdict };
+        });
+      } catch (err) {
+        if (await this.#skippable(err, record.id, device, result)) continue;
+        throw err;
       }
+      this.#progress();
+      const { file, verdict } = seen;
+      record.checkedAt = new Date().toISOString();
+      if (file.sha256 === record.sha256 || file.sha256 === record.changedSha256) continue;
+      const how = file.size < record.size ? `shorter by ${record.size - file.size} bytes` : file.size > record.size ? `longer by ${file.size - record.size} bytes` : 'same size, different content';
+      await this.#emitAlerts(
+        [{ kind: 'file_changed', fileId: record.id, file, previousSha256: record.sha256, currentSha256: file.sha256, discriminator: file.sha256, message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again` }],
+        device,
+        result,
+      );
+      record.status = 'changed';
+      record.changedSha256 = file.sha256;
+      await this.#o.store.save(state);
     }
   }
 
@@ -284,6 +385,26 @@ export class DeviceCollector {
   }
 }
 
+/** SHA-256 and size of a body as it streams past. */
+class HashingTap {
+  readonly #hash = createHash('sha256');
+  #size = 0;
+
+  constructor(readonly id: string) {}
+
+  async *through(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of body) {
+      this.#hash.update(chunk);
+      this.#size += chunk.length;
+      yield chunk;
+    }
+  }
+
+  file(): FetchedFile {
+    return { id: this.id, sha256: this.#hash.digest('hex'), size: this.#size };
+  }
+}
+
 /**
  * Records caused by the forwarder's own polling: its logins as the User with scope logger:get, and
  * the list and read events. Tagged so dashboards can hide them.
@@ -294,8 +415,8 @@ export function isSelfGenerated(r: ParsedRecord): boolean {
   return r.event === 13 && Buffer.from(r.data, 'base64url').toString('latin1') === 'logger:get';
 }
 
-function verdictOf(bytes: Buffer, key: Buffer[]): FileVerdict {
+async function verdictOf(source: AsyncIterable<Buffer>, key: Buffer[]): Promise<FileVerdict> {
   const verifier = new LogVerifier(key);
-  for (const line of parseLogSync(bytes)) verifier.check(line);
+  for await (const lines of parseLogBatches(source)) for (const line of lines) verifier.check(line);
   return verifier.verdict();
 }

@@ -3,12 +3,18 @@ import { mapLogFile } from '../ecs/map-file.js';
 import type { MapContext } from '../ecs/map.js';
 import type { LogSource } from '../logfile/parse.js';
 import type { FileVerdict } from '../logfile/verify.js';
-import type { Sink, UnitSummary } from '../sinks/sink.js';
+import type { Sink, SinkUnit, UnitSummary } from '../sinks/sink.js';
 
 export interface IngestedFile {
   readonly verdict: FileVerdict;
   readonly summary: UnitSummary;
   readonly alerts: number;
+}
+
+export interface IngestOptions {
+  readonly loggerKey: Uint8Array | readonly Uint8Array[];
+  readonly context: Omit<MapContext, 'header'>;
+  readonly deviceName: string;
 }
 
 /**
@@ -18,25 +24,31 @@ export interface IngestedFile {
  */
 export async function ingestFile(
   sink: Sink,
-  options: { unitId: string; source: LogSource; loggerKey: Uint8Array | readonly Uint8Array[]; context: Omit<MapContext, 'header'>; deviceName: string; file: () => FetchedFile },
+  options: IngestOptions & { unitId: string; source: LogSource; file: () => FetchedFile },
 ): Promise<IngestedFile> {
   const unit = sink.open(options.unitId);
-  const documents = mapLogFile(options.source, { loggerKey: options.loggerKey, context: options.context });
   let verdict: FileVerdict;
   try {
-    for (;;) {
-      const next = await documents.next();
-      if (next.done) {
-        verdict = next.value;
-        break;
-      }
-      for (const { doc } of next.value) await unit.write(doc);
-    }
+    verdict = await writeRecords(unit, options.source, options);
   } catch (err) {
-    await unit.end().catch(() => undefined);
+    void unit.end().catch(() => undefined); // what was sent stays; the document ids absorb a resend
     throw err;
   }
-  const file = options.file();
+  return finishFile(unit, options, options.file(), verdict);
+}
+
+/** The first half of a file's unit: a document per record, streaming; returns the file's verdict. */
+export async function writeRecords(unit: SinkUnit, source: LogSource, options: IngestOptions): Promise<FileVerdict> {
+  const documents = mapLogFile(source, { loggerKey: options.loggerKey, context: options.context });
+  for (;;) {
+    const next = await documents.next();
+    if (next.done) return next.value;
+    for (const { doc } of next.value) await unit.write(doc);
+  }
+}
+
+/** The second half: the file's integrity record and alerts, then the wait for the acknowledgement. */
+export async function finishFile(unit: SinkUnit, options: IngestOptions, file: FetchedFile, verdict: FileVerdict): Promise<IngestedFile> {
   const ctx = { device: options.context.device, namespace: options.context.namespace, now: options.context.created };
   const alerts = verdictAlerts(ctx, file, options.deviceName, verdict);
   for (const doc of [fileVerdictDocument(ctx, file, verdict), ...alerts]) await unit.write(doc);

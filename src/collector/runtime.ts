@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
 import { type Config, type DeviceConfig, type ElasticsearchConfig, effectiveOutput } from '../config/schema.js';
 import { DeviceClient } from '../device/client.js';
 import { type Metrics } from '../observability/metrics.js';
 import { backoffDelay, sleep } from '../shared/backoff.js';
+import { redactUrl } from '../shared/redact.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
 import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
-import { setupCluster } from '../sinks/elasticsearch/setup.js';
+import { type EngineInfo, detectEngine, setupCluster } from '../sinks/elasticsearch/setup.js';
 import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import { HemSimulator } from '../simulator/server.js';
@@ -32,23 +33,30 @@ export interface Output {
   readonly sink: Sink;
   /** Where the documents go, for the summary. */
   readonly description: string;
+  /** Which output this is, for checkpoints: `elasticsearch:<cluster uuid>`, `file:<absolute dir>` or `stdout`. */
+  readonly id: string;
   readonly client: Client | null;
 }
 
 /** The configured output; for Elasticsearch, templates are installed first unless `setup: false`. */
 export async function createOutput(config: Config, log: Logger): Promise<Output> {
   const kind = effectiveOutput(config);
-  if (kind === 'stdout') return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', client: null };
+  if (kind === 'stdout') return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', id: 'stdout', client: null };
   if (kind === 'file') {
     const file = config.output.file ?? { dir: 'data/out', max_bytes: 100 * 1024 * 1024 };
-    return { sink: NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes }), description: `NDJSON files in ${file.dir}`, client: null };
+    const sink = NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes });
+    return { sink, description: `NDJSON files in ${file.dir}`, id: `file:${resolve(file.dir)}`, client: null };
   }
   const es = config.output.elasticsearch!;
   const client = createElasticsearchClient(elasticsearchConnection(es));
+  let engine: EngineInfo;
   if (es.setup) {
-    const { engine, actions } = await setupCluster(client, { retention: es.retention });
-    const changed = actions.filter((a) => a.action === 'create' || a.action === 'update');
+    const setup = await setupCluster(client, { retention: es.retention });
+    engine = setup.engine;
+    const changed = setup.actions.filter((a) => a.action === 'create' || a.action === 'update');
     log.info({ engine: `${engine.kind} ${engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) }, changed.length > 0 ? 'index templates installed' : 'index templates up to date');
+  } else {
+    engine = await detectEngine(client);
   }
   const sink = new ElasticsearchBulkSink({
     client,
@@ -59,7 +67,7 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     deadLetterFile: es.dead_letter_file ?? join(config.state_dir, 'deadletter.ndjson'),
     log: log.child({ component: 'output' }),
   });
-  return { sink, description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.join(', ')} (data streams logs-encedo_hem.*)`, client };
+  return { sink, id: `elasticsearch:${engine.clusterUuid}`, description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')} (data streams logs-encedo_hem.*)`, client };
 }
 
 export interface DeviceHandle {
@@ -70,7 +78,10 @@ export interface DeviceHandle {
 }
 
 /** A client per device; a `simulator:` device runs in-process on loopback with a pinned certificate. */
-export async function createDevices(config: Config, deps: { sink: Sink; store: StateStore; log: Logger; metrics: Metrics; onFile?: (d: string, done: number, total: number) => void }): Promise<DeviceHandle[]> {
+export async function createDevices(
+  config: Config,
+  deps: { sink: Sink; outputId: string; store: StateStore; log: Logger; metrics: Metrics; onFile?: (d: string, done: number, total: number) => void },
+): Promise<DeviceHandle[]> {
   return Promise.all(
     config.devices.map(async (dc) => {
       const log = deps.log.child({ device: dc.name });
@@ -93,9 +104,13 @@ export async function createDevices(config: Config, deps: { sink: Sink; store: S
         log: deps.log,
         ...(device.tls ? { tls: { ...device.tls, ...(device.tls.ca ? { ca: readFileSync(device.tls.ca, 'utf8') } : {}) } } : {}),
         responseTimeoutMs: dc.request_timeout,
+        requestDeadlineMs: dc.request_deadline,
+        maxFileBytes: dc.max_file_bytes,
+        maxFiles: dc.max_files,
         pacingMs: dc.pacing,
       });
-      const collector = new DeviceCollector({ config: device, client, sink: deps.sink, store: deps.store, log, metrics: deps.metrics, ...(deps.onFile ? { onFile: deps.onFile } : {}) });
+      const { sink, outputId, store, metrics, onFile } = deps;
+      const collector = new DeviceCollector({ config: device, client, sink, outputId, store, log, metrics, ...(onFile ? { onFile } : {}) });
       return { collector, client, config: device, simulator };
     }),
   );

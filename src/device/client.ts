@@ -1,4 +1,3 @@
-import { Client, errors } from 'undici';
 import { z } from 'zod';
 import { decodeBase64 } from '../shared/base64.js';
 import { backoffDelay, sleep } from '../shared/backoff.js';
@@ -6,7 +5,8 @@ import { ed25519Verify } from '../shared/ed25519.js';
 import { type Log, silentLog } from '../shared/log.js';
 import { EJWT_HEADER, derivePassphraseKey, signJwt, x25519PublicKey, x25519SharedSecret } from './ejwt.js';
 import { DeviceError, statusError } from './errors.js';
-import { type DeviceTls, PinMismatchError, deviceConnector } from './tls.js';
+import { type DeviceTls, PinMismatchError } from './tls.js';
+import { ClientClosedError, DeviceTransport, TransportTimeout } from './transport.js';
 
 export interface DeviceClientOptions {
   readonly url: string;
@@ -25,6 +25,12 @@ export interface DeviceClientOptions {
   readonly retryMaxMs?: number;
   /** Requested bearer lifetime, counted on the device clock. */
   readonly tokenLifetimeS?: number;
+  /** Whole-request bound (connect to last byte): a body that trickles cannot hold a request longer. */
+  readonly requestDeadlineMs?: number;
+  /** Largest log file accepted; a longer body is cut off and the request fails (`too_large`). */
+  readonly maxFileBytes?: number;
+  /** Most log file ids a listing may return; a device listing more is cut off there. */
+  readonly maxFiles?: number;
   readonly scope?: string;
   readonly log?: Log;
 }
@@ -38,17 +44,30 @@ export const DEFAULTS = {
   retryMaxMs: 10_000,
   tokenLifetimeS: 8 * 3600,
   scope: 'logger:get',
+  requestDeadlineMs: 10 * 60_000,
+  maxFileBytes: 256 * 1024 * 1024,
+  maxFiles: 10_000,
 } as const;
 
 const LIST_PAGE_MAX = 128;
+/** Every JSON answer of the API is small (a list page of 128 ids is about 2 KB). */
+const MAX_JSON_BYTES = 64 * 1024;
 /** Renew the bearer this long before its expiry. */
 const TOKEN_MARGIN_S = 60;
 
 const Challenge = z.object({ exp: z.number().int(), spk: z.string(), jti: z.string(), eid: z.string(), lbl: z.string().optional() });
 const TokenAnswer = z.object({ token: z.string() });
-const Version = z.object({ hwv: z.string(), fwv: z.string(), blv: z.string().optional() });
+// Identity strings go into every document: a device cannot make them arbitrarily long.
+const short = z.string().max(128);
+const Version = z.object({ hwv: short, fwv: short, blv: short.optional() });
 const Status = z.object({ uptime: z.number().optional(), fls_state: z.number().optional(), ts: z.number().optional() });
-const Config = z.object({ devid: z.string(), hostname: z.string().optional(), eid: z.string().optional(), eid_sign: z.string().optional(), instanceid: z.string().optional() });
+const Config = z.object({
+  devid: z.string().min(1).max(64),
+  hostname: z.string().max(253).optional(),
+  eid: short.optional(),
+  eid_sign: short.optional(),
+  instanceid: short.optional(),
+});
 const LoggerKey = z.object({ key: z.string(), nonce: z.string(), nonce_signed: z.string() });
 const LogList = z.object({ total: z.number().optional(), id: z.array(z.string()) });
 
@@ -72,10 +91,30 @@ export interface LoggerKeyCheck {
   readonly nonceSignatureValid: boolean;
 }
 
-interface Reply {
-  readonly status: number;
-  readonly body: Buffer;
+/** What a listing found: valid ids (sorted), ids refused for their characters, and whether it was cut off. */
+export interface LogListing {
+  readonly ids: string[];
+  readonly rejected: string[];
+  readonly truncated: boolean;
 }
+
+/** Reads a 200 answer's body; runs while the request holds the device (one request at a time). */
+type BodyReader<T> = (body: AsyncIterable<Buffer>) => Promise<T>;
+
+interface Reply<T> {
+  readonly status: number;
+  /** The reader's result, for 200 answers only. */
+  readonly value: T | undefined;
+}
+
+/** A streamed body failed after its reader had consumed part of it: never resent by the client. */
+class ConsumedBodyError extends Error {
+  constructor(readonly error: unknown) {
+    super('body consumed');
+  }
+}
+
+const LOG_FILE_ID = /^[0-9A-Za-z._-]{1,64}$/;
 
 interface Session {
   readonly token: string;
@@ -93,7 +132,7 @@ export class DeviceClient {
   readonly #o: Required<Omit<DeviceClientOptions, 'tls' | 'name' | 'log' | 'passphrase' | 'url'>>;
   readonly #passphrase: () => string | Promise<string>;
   readonly #log: Log;
-  readonly #http: Client;
+  readonly #http: DeviceTransport;
   #queue: Promise<unknown> = Promise.resolve();
   #lastRequestEnd = 0;
   #session: Session | null = null;
@@ -117,19 +156,30 @@ export class DeviceClient {
       retryMaxMs: options.retryMaxMs ?? DEFAULTS.retryMaxMs,
       tokenLifetimeS: options.tokenLifetimeS ?? DEFAULTS.tokenLifetimeS,
       scope: options.scope ?? DEFAULTS.scope,
+      requestDeadlineMs: options.requestDeadlineMs ?? DEFAULTS.requestDeadlineMs,
+      maxFileBytes: options.maxFileBytes ?? DEFAULTS.maxFileBytes,
+      maxFiles: options.maxFiles ?? DEFAULTS.maxFiles,
     };
     const tls = options.tls ?? {};
     if (tls.insecure) this.#log.warn({ device: this.name }, 'TLS verification is OFF for this device (tls.insecure): anyone on the path can read the token and the log');
-    this.#http = new Client(this.#origin, { connect: deviceConnector(tls, this.#o.connectTimeoutMs, this.name, this.#log), pipelining: 1 });
+    this.#http = new DeviceTransport({
+      origin: url,
+      tls,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      responseTimeoutMs: this.#o.responseTimeoutMs,
+      device: this.name,
+      log: this.#log,
+    });
   }
 
+  /** Waits for the request in flight, if any (every connection is closed after its answer anyway). */
   async close(): Promise<void> {
-    await this.#http.close();
+    await this.#queue;
   }
 
   /** Closes at once, failing whatever is in flight (shutdown with a hung device). */
   async destroy(): Promise<void> {
-    await this.#http.destroy();
+    this.#http.destroy();
   }
 
   // ---- identity -----------------------------------------------------------------------------------
@@ -176,27 +226,55 @@ export class DeviceClient {
 
   /**
    * Every log file id, sorted. Pages through /api/logger/list/{offset} by the number of ids each page
-   * returned, dedupes, and stops at an empty page: `total` counts every directory entry, so it is only
-   * a guard against a device that never returns an empty page.
+   * returned, dedupes, and stops at an empty page or a page that adds no new id (`total` counts every
+   * directory entry, so it is no stop condition). A hostile or broken device cannot make the list grow
+   * past `maxFiles`, and ids with characters no file name has are returned apart, never requested.
    */
-  async listLogFiles(): Promise<string[]> {
+  async listLogFiles(): Promise<LogListing> {
     const ids = new Set<string>();
+    const rejected = new Set<string>();
     let offset = 0;
-    for (let page = 0; ; page++) {
-      const answer = parse(LogList, await this.#authed(`/api/logger/list/${offset}`, 'log file list'), this.name, 'log file list');
-      if (answer.id.length === 0) break;
-      if (answer.id.length > LIST_PAGE_MAX) throw new DeviceError('protocol', `${this.name}: log list page has ${answer.id.length} ids, more than ${LIST_PAGE_MAX}`);
-      for (const id of answer.id) ids.add(id);
+    let truncated = false;
+    for (;;) {
+      const body = await this.#authed(`/api/logger/list/${offset}`, 'log file list', MAX_JSON_BYTES, collect);
+      const answer = parse(LogList, body, this.name, 'log file list');
+      if (answer.id.length > LIST_PAGE_MAX) {
+        throw new DeviceError('protocol', `${this.name}: log list page has ${answer.id.length} ids, more than ${LIST_PAGE_MAX}`);
+      }
+      let added = 0;
+      for (const id of answer.id) {
+        if (ids.has(id) || rejected.has(id)) continue;
+        added++;
+        if (!LOG_FILE_ID.test(id)) rejected.add(id.slice(0, 80));
+        else if (ids.size < this.#o.maxFiles) ids.add(id);
+        else truncated = true;
+      }
+      if (added === 0 || truncated) break;
       offset += answer.id.length;
-      if (page > 100_000 || (answer.total !== undefined && offset >= answer.total + LIST_PAGE_MAX)) break;
     }
-    return [...ids].sort();
+    return { ids: [...ids].sort(), rejected: [...rejected], truncated };
   }
 
-  /** The raw bytes of one log file. 406 (locked: the current boot) and 404 throw typed errors. */
+  /** The raw bytes of one log file, at most `maxFileBytes`. 406 (locked: the current boot) and 404 throw typed errors. */
   async fetchLogFile(id: string): Promise<Buffer> {
-    if (!/^[0-9A-Za-z._-]{1,64}$/.test(id)) throw new DeviceError('protocol', `${this.name}: refusing to request a log file id with unexpected characters: ${JSON.stringify(id)}`);
-    return this.#authed(`/api/logger/${id}`, `log file ${id}`);
+    return this.#readLogFile(id, collect, false); // nothing consumed yet on a failure: safe to retry
+  }
+
+  /**
+   * Streams one log file through `read` while the request holds the device, so memory stays flat whatever the
+   * file size. The body ends early with a `too_large` error past `maxFileBytes`, a `connection` error when it
+   * is shorter than announced, and a `timeout` past the request deadline. Once `read` has started, a failure
+   * is not retried here: the caller decides (its documents may be half sent).
+   */
+  async streamLogFile<T>(id: string, read: BodyReader<T>): Promise<T> {
+    return this.#readLogFile(id, read, true);
+  }
+
+  async #readLogFile<T>(id: string, read: BodyReader<T>, stream: boolean): Promise<T> {
+    if (!LOG_FILE_ID.test(id)) {
+      throw new DeviceError('protocol', `${this.name}: refusing to request a log file id with unexpected characters: ${JSON.stringify(id.slice(0, 80))}`);
+    }
+    return this.#authed(`/api/logger/${id}`, `log file ${id}`, this.#o.maxFileBytes, read, stream);
   }
 
   // ---- auth ---------------------------------------------------------------------------------------
@@ -224,24 +302,26 @@ export class DeviceClient {
 
   async #loginOnce(): Promise<Session> {
     const started = Date.now();
-    const challengeReply = await this.#request('GET', '/api/auth/token', {});
+    const challengeReply = await this.#request('GET', '/api/auth/token', {}, collect, MAX_JSON_BYTES);
     if (challengeReply.status === 403) {
       throw new DeviceError('clock_not_set', `${this.name}: login refused (403): the device clock is not set; run a check-in (or power-cycle with network) so the RTC is set, then try again`, { status: 403 });
     }
     if (challengeReply.status !== 200) throw statusError(challengeReply.status, 'login challenge', this.name);
-    const challenge = parse(Challenge, challengeReply.body, this.name, 'login challenge');
+    const challenge = parse(Challenge, challengeReply.value!, this.name, 'login challenge');
     const seed = await this.#seedFor(challenge.eid);
     const spk = decodeBase64(challenge.spk);
     if (spk === null || spk.length !== 32) throw new DeviceError('protocol', `${this.name}: login challenge spk is not a 32-byte key`);
+    // An all-zero key would make the shared secret all zeros: anyone could forge the login.
+    if (spk.every((b) => b === 0)) throw new DeviceError('protocol', `${this.name}: login challenge spk is all zeros (not a session key)`);
     const deviceNow = challenge.exp - 60; // drift-safe: follow the device clock, not ours
     const exp = deviceNow + this.#o.tokenLifetimeS;
     const claims = { jti: challenge.jti, aud: challenge.spk, exp, iat: deviceNow, iss: x25519PublicKey(seed).toString('base64'), scope: this.#o.scope };
     const ejwt = signJwt(EJWT_HEADER, claims, x25519SharedSecret(seed, spk));
-    const reply = await this.#request('POST', '/api/auth/token', { json: { auth: ejwt }, retry: false });
+    const reply = await this.#request('POST', '/api/auth/token', { json: { auth: ejwt }, retry: false }, collect, MAX_JSON_BYTES);
     if (reply.status === 401) throw new DeviceError('unauthorized', `${this.name}: login refused (401): wrong passphrase, or the device is not initialised with it (the forwarder logs in as the User)`, { status: 401 });
     if (reply.status === 403) throw new DeviceError('clock_not_set', `${this.name}: login refused (403): the device clock is not set`, { status: 403 });
     if (reply.status !== 200) throw statusError(reply.status, 'login', this.name);
-    const { token } = parse(TokenAnswer, reply.body, this.name, 'login');
+    const { token } = parse(TokenAnswer, reply.value!, this.name, 'login');
     this.#log.debug({ device: this.name, scope: this.#o.scope, lifetime_s: this.#o.tokenLifetimeS }, 'logged in');
     return { token, renewAt: started + (this.#o.tokenLifetimeS - TOKEN_MARGIN_S) * 1000 };
   }
@@ -256,10 +336,10 @@ export class DeviceClient {
   }
 
   /** GET a protected endpoint; on 401 log in again once (the device may have rebooted). */
-  async #authed(path: string, what: string): Promise<Buffer> {
+  async #authed<T = Buffer>(path: string, what: string, limit = MAX_JSON_BYTES, read?: BodyReader<T>, stream = false): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const reply = await this.#request('GET', path, { bearer: await this.#bearer() });
-      if (reply.status === 200) return reply.body;
+      const reply = await this.#request('GET', path, { bearer: await this.#bearer() }, read ?? (collect as BodyReader<T>), limit, stream);
+      if (reply.status === 200) return reply.value as T;
       if (reply.status === 401 && attempt === 0) {
         this.#log.info({ device: this.name }, 'token refused (401); logging in again');
         this.#session = null;
@@ -270,25 +350,36 @@ export class DeviceClient {
   }
 
   async #expect200(method: 'GET', path: string, what: string): Promise<Buffer> {
-    const reply = await this.#request(method, path, {});
+    const reply = await this.#request(method, path, {}, collect, MAX_JSON_BYTES);
     if (reply.status !== 200) throw statusError(reply.status, what, this.name);
-    return reply.body;
+    return reply.value!;
   }
 
   // ---- transport ----------------------------------------------------------------------------------
 
-  /** One request at a time; transient failures are retried with backoff, everything else returned. */
-  #request(method: 'GET' | 'POST', path: string, options: { bearer?: string; json?: unknown; retry?: boolean }): Promise<Reply> {
+  /**
+   * One request at a time; transient failures are retried with backoff, everything else returned. A
+   * streamed body (`stream`) is not retried once its reader started.
+   */
+  #request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { bearer?: string; json?: unknown; retry?: boolean },
+    read: BodyReader<T>,
+    limit: number,
+    stream = false,
+  ): Promise<Reply<T>> {
     const retries = options.retry === false ? 0 : this.#o.retries;
-    const run = async (): Promise<Reply> => {
+    const run = async (): Promise<Reply<T>> => {
       for (let attempt = 0; ; attempt++) {
         const wait = this.#lastRequestEnd + this.#o.pacingMs - Date.now();
         if (wait > 0) await sleep(wait);
         try {
-          const reply = await this.#once(method, path, options);
+          const reply = await this.#once(method, path, options, read, limit, stream);
           if (reply.status < 500 || attempt >= retries) return reply;
           this.#log.warn({ device: this.name, path, status: reply.status, attempt }, 'device answered 5xx; retrying');
         } catch (err) {
+          if (err instanceof ConsumedBodyError) throw err.error;
           const error = toDeviceError(err, this.name, path);
           if (!error.transient || attempt >= retries) throw error;
           this.#log.warn({ device: this.name, path, code: error.code, attempt }, `${error.message}; retrying`);
@@ -303,7 +394,14 @@ export class DeviceClient {
     return result;
   }
 
-  async #once(method: 'GET' | 'POST', path: string, options: { bearer?: string; json?: unknown }): Promise<Reply> {
+  async #once<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { bearer?: string; json?: unknown },
+    read: BodyReader<T>,
+    limit: number,
+    stream: boolean,
+  ): Promise<Reply<T>> {
     const headers: Record<string, string> = { accept: '*/*' };
     let body: Buffer | undefined;
     if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
@@ -312,22 +410,73 @@ export class DeviceClient {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(body.length);
     }
-    const res = await this.#http.request({
-      method,
-      path,
-      headers,
-      body,
-      reset: true, // the device closes every connection: never try to reuse one
-      headersTimeout: this.#o.responseTimeoutMs,
-      bodyTimeout: this.#o.responseTimeoutMs,
-    });
-    const bytes = Buffer.from(await res.body.arrayBuffer());
-    const declared = res.headers['content-length'];
-    if (declared !== undefined && Number(declared) !== bytes.length) {
-      throw new DeviceError('connection', `${this.name}: ${path} body ended after ${bytes.length} of ${declared} bytes (device I/O error or dropped connection)`);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.#o.requestDeadlineMs);
+    const late = () =>
+      new DeviceError('timeout', `${this.name}: ${path} did not complete within ${this.#o.requestDeadlineMs} ms (request_deadline)`);
+    try {
+      let res;
+      try {
+        res = await this.#http.request({ method, path, headers, ...(body ? { body } : {}), signal: deadline.signal });
+      } catch (err) {
+        throw deadline.signal.aborted ? late() : err;
+      }
+      const declared = res.headers['content-length'] === undefined ? null : Number(res.headers['content-length']);
+      const what = path.startsWith('/api/logger/') && !path.startsWith('/api/logger/list') ? 'log file' : 'answer';
+      const chunks = boundedBody(res, { limit, declared, device: this.name, path, what, late, deadline: deadline.signal });
+      const status = res.statusCode ?? 0;
+      if (status !== 200) {
+        for await (const _ of chunks); // error answers are empty on the device; drained within the limit
+        return { status, value: undefined };
+      }
+      try {
+        return { status: 200, value: await read(chunks) };
+      } catch (err) {
+        res.destroy();
+        const error = deadline.signal.aborted ? late() : err;
+        throw stream ? new ConsumedBodyError(error) : error;
+      }
+    } finally {
+      clearTimeout(timer);
     }
-    return { status: res.statusCode, body: bytes };
   }
+}
+
+/**
+ * The body as it arrives, never more than `limit` bytes, failing (as a DeviceError) when it is longer, when
+ * it ends short of its Content-Length (a dropped connection), or when the request deadline passes.
+ */
+async function* boundedBody(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  o: { limit: number; declared: number | null; device: string; path: string; what: string; late: () => DeviceError; deadline: AbortSignal },
+): AsyncGenerator<Buffer> {
+  const tooLarge = () =>
+    new DeviceError('too_large', `${o.device}: ${o.path}: the ${o.what} is larger than ${o.limit} bytes; it was cut off there`);
+  if (o.declared !== null && o.declared > o.limit) {
+    body.destroy();
+    throw tooLarge();
+  }
+  let received = 0;
+  try {
+    for await (const chunk of body) {
+      received += chunk.length;
+      if (received > o.limit) throw tooLarge();
+      yield chunk;
+    }
+  } catch (err) {
+    body.destroy();
+    if (err instanceof DeviceError) throw err;
+    throw o.deadline.aborted ? o.late() : toDeviceError(err, o.device, o.path);
+  }
+  if (o.declared !== null && o.declared !== received) {
+    throw new DeviceError('connection', `${o.device}: ${o.path} body ended after ${received} of ${o.declared} bytes (device I/O error or dropped connection)`);
+  }
+}
+
+async function collect(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 function parse<T>(schema: z.ZodType<T>, body: Buffer, device: string, what: string): T {
@@ -347,9 +496,10 @@ const TLS_CODES = /^(ERR_TLS_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_(VERIFY|GET
 function toDeviceError(err: unknown, device: string, path: string): DeviceError {
   if (err instanceof DeviceError) return err;
   if (err instanceof PinMismatchError) return new DeviceError('tls', err.message, { cause: err });
+  if (err instanceof ClientClosedError) return new DeviceError('closed', err.message, { cause: err });
   const e = err as NodeJS.ErrnoException;
-  if (err instanceof errors.ConnectTimeoutError) return new DeviceError('timeout', `${device}: connect timed out`, { cause: err });
-  if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
+  if (err instanceof TransportTimeout && err.phase === 'connect') return new DeviceError('timeout', `${device}: connect timed out`, { cause: err });
+  if (err instanceof TransportTimeout) {
     return new DeviceError('timeout', `${device}: no answer to ${path} in time (the device may be hung; it has no watchdog)`, { cause: err });
   }
   if (typeof e.code === 'string' && TLS_CODES.test(e.code)) {

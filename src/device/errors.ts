@@ -10,6 +10,8 @@ export type DeviceErrorCode =
   | 'timeout'
   | 'connection'
   | 'tls'
+  | 'closed' // the forwarder is shutting down: the client was closed
+  | 'too_large' // an answer longer than the forwarder accepts (max_file_bytes for log files)
   | 'protocol'; // an answer that is not what the API documents
 
 export class DeviceError extends Error {

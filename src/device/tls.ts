@@ -1,6 +1,4 @@
 import type { TLSSocket } from 'node:tls';
-import { buildConnector } from 'undici';
-import type { Log } from '../shared/log.js';
 
 export interface DeviceTls {
   /** PEM text of the CA(s) to trust instead of the system store. */
@@ -20,33 +18,18 @@ export function normalizeFingerprint(fp: string): string {
   return fp.replace(/^sha256[:/]/i, '').replaceAll(':', '').toLowerCase();
 }
 
-/**
- * The TLS policy as an undici connector. With a pinned fingerprint the chain is not checked by CAs (so
- * an expired or self-signed device certificate works) but the certificate must be exactly the pinned one.
- */
-export function deviceConnector(tls: DeviceTls, connectTimeoutMs: number, device: string, log: Log): buildConnector.connector {
-  if (tls.fingerprint === undefined) {
-    return buildConnector({ timeout: connectTimeoutMs, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.insecure ? { rejectUnauthorized: false } : {}) });
-  }
+/** What the TLS policy asks of node:https for one connection (no agent, so no session is ever resumed). */
+export function tlsOptions(tls: DeviceTls): { ca?: string; rejectUnauthorized: boolean } {
+  // With a pin the chain is not checked by CAs (an expired or self-signed device certificate works), but the
+  // certificate must be exactly the pinned one: checkPin, once the handshake is done.
+  return { ...(tls.ca ? { ca: tls.ca } : {}), rejectUnauthorized: !(tls.insecure || tls.fingerprint !== undefined) };
+}
+
+/** Compares the peer certificate with the pin; null when it matches (or nothing is pinned). */
+export function checkPin(tls: DeviceTls, socket: TLSSocket, device: string): PinMismatchError | null {
+  if (tls.fingerprint === undefined) return null;
   const pinned = normalizeFingerprint(tls.fingerprint);
-  // No session resumption: a resumed TLS 1.3 session carries no certificate to compare with the pin.
-  const connect = buildConnector({ timeout: connectTimeoutMs, rejectUnauthorized: false, maxCachedSessions: 0 });
-  let toldOnce = false;
-  return (options, callback) => {
-    connect(options, (err, socket) => {
-      if (err || !socket) return callback(err ?? new Error('no socket'), null);
-      if (!('getPeerCertificate' in socket)) return callback(null, socket); // plain http: nothing to pin
-      const tlsSocket = socket as TLSSocket;
-      const actual = normalizeFingerprint(tlsSocket.getPeerCertificate().fingerprint256 ?? '');
-      if (actual !== pinned) {
-        socket.destroy();
-        return callback(new PinMismatchError(`${device}: the device certificate (sha256 ${actual}) does not match the pinned fingerprint ${pinned}`), null);
-      }
-      if (!tlsSocket.authorized && !toldOnce) {
-        toldOnce = true;
-        log.info({ device, reason: String(tlsSocket.authorizationError) }, 'device certificate is not trusted by any CA but matches the pinned fingerprint; accepting it');
-      }
-      callback(null, socket);
-    });
-  };
+  const actual = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
+  if (actual === pinned) return null;
+  return new PinMismatchError(`${device}: the device certificate (sha256 ${actual}) does not match the pinned fingerprint ${pinned}`);
 }

@@ -13,6 +13,12 @@ export type AlertKind =
   | 'nonce_signature_invalid' // /api/logger/key's nonce_signed does not verify under its key
   | 'file_changed' // an ingested file's bytes changed
   | 'file_vanished' // an ingested file is no longer listed
+  | 'file_empty' // a closed file answered with no records: not checkpointed, fetched again next cycle
+  | 'file_unreadable' // a listed file answered 404
+  | 'file_too_large' // a file longer than max_file_bytes: cut off, not ingested
+  | 'file_id_invalid' // the listing named an id no log file has (odd characters): never requested
+  | 'listing_truncated' // the listing had more ids than max_files
+  | 'logger_key_unpinned' // a key trusted on first use was replaced by the pinned logger_key
   | 'state_corrupt'; // the checkpoint file was unreadable and moved aside
 
 export interface IntegrityContext {
@@ -38,6 +44,8 @@ const PROBLEM_MESSAGES: Record<ProblemKind, string> = {
 };
 
 const SHOWN_PROBLEMS = 20;
+/** A file of key segments only (a hostile device) must not make one document unbounded. */
+export const SHOWN_SEGMENTS = 64;
 
 function id(...parts: (string | number | null | undefined)[]): string {
   return createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\n')).digest().subarray(0, 20).toString('base64url');
@@ -79,7 +87,7 @@ export function fileVerdictDocument(ctx: IntegrityContext, file: FetchedFile, v:
       ...(v.firstSeq !== null ? { first_seq: v.firstSeq, last_seq: v.lastSeq } : {}),
       ...(v.firstTime !== null ? { first_time: new Date(v.firstTime * 1000).toISOString(), last_time: new Date(v.lastTime! * 1000).toISOString() } : {}),
       segment_count: v.segments.length,
-      segments: v.segments.map((s) => ({ line: s.line, seq: s.seq, key_fingerprint: s.keyFingerprint, signature: s.signature })),
+      segments: v.segments.slice(0, SHOWN_SEGMENTS).map((s) => ({ line: s.line, seq: s.seq, key_fingerprint: s.keyFingerprint, signature: s.signature })),
       problem_counts: Object.fromEntries(counts),
       problems: v.problems.slice(0, SHOWN_PROBLEMS).map((p) => ({ line: p.line, ...(p.seq !== null ? { seq: p.seq } : {}), kind: p.kind, message: p.message })),
     },

@@ -20,14 +20,48 @@ const MAX_JSON_BODY = 7300;
 const SLOW_AFTER_FAILURES = 3;
 const SLOW_MODE_MS = 15_000;
 
-/** Transport-level faults a test or demo can switch on. */
+/** Transport-level faults a test or demo can switch on (a hostile or broken device). */
 interface Faults {
   latencyMs: number;
   hang: number;
   drop: number;
   error: number;
   errorStatus: number;
+  /** Only requests whose path starts with this get the error (all when empty). */
+  errorPath: string;
+  /** Log file reads answered with a body that never ends. */
+  endless: number;
+  /** Log file reads answered a few bytes at a time, `trickleMs` apart (slow-loris). */
+  trickle: number;
+  trickleMs: number;
+  /** Log file reads answered 200 with an empty body. */
+  empty: number;
+  /** Ids added to every listing page (ids with odd characters, names of Object.prototype members). */
+  listExtra: string[];
+  /** `new`: every page brings 128 ids never seen; `repeat`: every offset answers the first page again. */
+  listFlood: '' | 'new' | 'repeat';
+  /** Characters added to the serial and hostname the device reports. */
+  identityPad: number;
+  /** The login challenge carries an all-zero session key (a protocol fault). */
+  zeroSpk: boolean;
 }
+
+const NO_FAULTS: Faults = {
+  latencyMs: 0,
+  hang: 0,
+  drop: 0,
+  error: 0,
+  errorStatus: 500,
+  errorPath: '',
+  endless: 0,
+  trickle: 0,
+  trickleMs: 200,
+  empty: 0,
+  listExtra: [],
+  listFlood: '',
+  identityPad: 0,
+  zeroSpk: false,
+};
 
 /**
  * An Encedo HEM on a socket: HTTPS (or HTTP) answering the documented API like the device does (one
@@ -42,7 +76,7 @@ export class HemSimulator {
   readonly #sockets = new Set<Socket>();
   readonly #authDelayMs: number;
   readonly #control: boolean;
-  readonly faults: Faults = { latencyMs: 0, hang: 0, drop: 0, error: 0, errorStatus: 500 };
+  readonly faults: Faults = { ...NO_FAULTS, listExtra: [] };
   #authFailures = 0;
   #lastAuthFailure = 0;
 
@@ -97,12 +131,13 @@ export class HemSimulator {
       return; // never answers; the client's timeout must fire
     }
     if (this.faults.latencyMs > 0) await sleep(this.faults.latencyMs);
-    if (this.faults.error > 0) {
+    if (this.faults.error > 0 && path.startsWith(this.faults.errorPath)) {
       this.faults.error--;
       return send(res, { status: this.faults.errorStatus });
     }
     if (req.headers.origin !== undefined) return send(res, { status: 412 }); // no CORS origins configured
     const reply = req.method === 'POST' && path === '/api/auth/token' ? await this.#login(req, body) : this.#route(req, path);
+    if (reply.bytes && reply.status === 200 && this.#hostileBody(res, reply.bytes)) return;
     if (reply.bytes && this.faults.drop > 0) {
       this.faults.drop--;
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': reply.bytes.length });
@@ -112,20 +147,82 @@ export class HemSimulator {
     send(res, reply);
   }
 
+  /** Answers a log file read the way a hostile device would, if such a fault is armed. */
+  #hostileBody(res: ServerResponse, bytes: Buffer): boolean {
+    const f = this.faults;
+    if (f.empty > 0) {
+      f.empty--;
+      send(res, { status: 200, bytes: Buffer.alloc(0) });
+      return true;
+    }
+    if (f.endless > 0) {
+      f.endless--;
+      res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' }); // no length: chunked
+      // Lines of junk, so a forwarder that streams sees (malformed) records flow before it gives up.
+      const chunk = Buffer.from(`${'A'.repeat(1022)}\r\n`.repeat(64), 'latin1');
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      pump();
+      return true;
+    }
+    if (f.trickle > 0) {
+      f.trickle--;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': bytes.length, connection: 'close' });
+      let at = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || at >= bytes.length) {
+          clearInterval(timer);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(bytes.subarray(at, at + 16));
+        at += 16;
+      }, f.trickleMs);
+      res.on('close', () => clearInterval(timer));
+      return true;
+    }
+    return false;
+  }
+
   #route(req: IncomingMessage, path: string): DeviceReply {
     const d = this.device;
     const auth = req.headers.authorization;
     if (req.method !== 'GET') return { status: 404 };
-    if (path === '/api/auth/token') return d.challenge();
+    if (path === '/api/auth/token') return this.#withFaults(d.challenge());
     if (path === '/api/system/version') return d.version();
     if (path === '/api/system/status') return d.status();
-    if (path === '/api/system/config') return d.config(auth);
+    if (path === '/api/system/config') return this.#withFaults(d.config(auth));
     if (path === '/api/logger/key') return d.loggerKey(auth);
     const list = /^\/api\/logger\/list(?:\/([^/]*))?$/.exec(path);
-    if (list) return d.list(auth, list[1] ?? '');
+    if (list) return this.#withFaults(d.list(auth, this.faults.listFlood === 'repeat' ? '0' : (list[1] ?? '')), list[1]);
     const file = /^\/api\/logger\/([^/]+)$/.exec(path);
     if (file) return d.read(auth, decodeURIComponent(file[1]!));
     return { status: 404 };
+  }
+
+  /** Rewrites a JSON answer as a broken or hostile device would send it. */
+  #withFaults(reply: DeviceReply, listOffset?: string): DeviceReply {
+    const f = this.faults;
+    if (reply.status !== 200 || typeof reply.json !== 'object' || reply.json === null) return reply;
+    const json = { ...(reply.json as Record<string, unknown>) };
+    if ('spk' in json && f.zeroSpk) json.spk = Buffer.alloc(32).toString('base64');
+    if ('devid' in json && f.identityPad > 0) {
+      json.devid = `${String(json.devid)}${'9'.repeat(f.identityPad)}`;
+      json.hostname = `${String(json.hostname)}${'h'.repeat(f.identityPad)}`;
+    }
+    if (Array.isArray(json.id)) {
+      const offset = Number(listOffset || 0);
+      if (f.listFlood === 'new') {
+        json.id = Array.from({ length: 128 }, (_, i) => (0x10000000 + offset + i).toString(16));
+        json.total = offset + 1000;
+      } else if (offset === 0 && f.listExtra.length > 0) {
+        json.id = [...(json.id as string[]), ...f.listExtra];
+      }
+    }
+    return { ...reply, json };
   }
 
   /** Logins answer no sooner than the device would: 500 ms, or 1500 ms after three failures in a row. */
@@ -188,9 +285,28 @@ export class HemSimulator {
         case '/sim/error':
           this.faults.error = count;
           this.faults.errorStatus = typeof args.status === 'number' ? args.status : 500;
+          this.faults.errorPath = typeof args.path === 'string' ? args.path : '';
+          return { status: 200, json: {} };
+        case '/sim/endless':
+          this.faults.endless = count;
+          return { status: 200, json: {} };
+        case '/sim/trickle':
+          this.faults.trickle = count;
+          this.faults.trickleMs = typeof args.ms === 'number' ? args.ms : 200;
+          return { status: 200, json: {} };
+        case '/sim/empty':
+          this.faults.empty = count;
+          return { status: 200, json: {} };
+        case '/sim/list':
+          this.faults.listExtra = Array.isArray(args.extra) ? args.extra.map(String) : [];
+          this.faults.listFlood = args.flood === 'new' || args.flood === 'repeat' ? args.flood : '';
+          return { status: 200, json: {} };
+        case '/sim/identity':
+          this.faults.identityPad = typeof args.pad === 'number' ? args.pad : 0;
+          this.faults.zeroSpk = args.zeroSpk === true;
           return { status: 200, json: {} };
         case '/sim/reset-faults':
-          Object.assign(this.faults, { latencyMs: 0, hang: 0, drop: 0, error: 0, errorStatus: 500 });
+          Object.assign(this.faults, { ...NO_FAULTS, listExtra: [] });
           this.device.faultState = 0;
           this.device.rtcSet = true;
           return { status: 200, json: {} };

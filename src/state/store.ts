@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PROBLEM_KINDS } from '../logfile/verify.js';
 
+/** Most key-segment fingerprints kept per file: a file of KEY_INIT lines only must not bloat the state. */
+export const MAX_SEGMENTS_KEPT = 64;
+
 const fileRecord = z.object({
   id: z.string(),
   size: z.number().int().nonnegative(),
@@ -11,7 +14,9 @@ const fileRecord = z.object({
   records: z.number().int().nonnegative(),
   verified: z.number().int().nonnegative(),
   lastSeq: z.number().int().nullable(),
-  segments: z.array(z.string()),
+  /** The first MAX_SEGMENTS_KEPT key fingerprints; `segmentCount` has them all. */
+  segments: z.array(z.string()).max(MAX_SEGMENTS_KEPT),
+  segmentCount: z.number().int().nonnegative().optional(),
   valid: z.boolean(),
   problems: z.partialRecord(z.enum(PROBLEM_KINDS), z.number().int()),
   /** ingested: indexed and acknowledged; changed: its bytes differ from what was ingested; vanished: no longer listed. */
@@ -20,25 +25,69 @@ const fileRecord = z.object({
   checkedAt: z.string(),
   /** The hash of the changed bytes, so one change is reported once. */
   changedSha256: z.string().optional(),
+  /**
+   * The outputs that acknowledged this file (`elasticsearch:<cluster uuid>`, `file:<dir>`, `stdout`): a
+   * file is collected again for an output it never reached. Missing in states written before 0.2.
+   */
+  outputs: z.array(z.string()).default([]),
 });
 
-const deviceState = z.object({
+const stateFile = z.object({
   version: z.literal(1),
   device: z.string(),
   serial: z.string().nullable(),
-  loggerKey: z.object({ trusted: z.string().nullable(), source: z.enum(['config', 'first_use', 'accepted']).nullable(), since: z.string().nullable() }),
+  loggerKey: z.object({
+    trusted: z.string().nullable(),
+    source: z.enum(['config', 'first_use', 'accepted']).nullable(),
+    since: z.string().nullable(),
+  }),
   /** Every logger key this device has been trusted with (a wipe replaces it). */
   knownKeys: z.array(z.string()),
   /** Set when the logger key changed under `on_key_change: halt`: cleared by `state accept-key`. */
   halted: z.object({ reason: z.string(), newKey: z.string(), since: z.string() }).nullable(),
-  files: z.record(z.string(), fileRecord),
+  // Checked entry by entry below: a record schema would build an object where `__proto__` is no own key.
+  files: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
 });
 
 export type FileRecord = z.infer<typeof fileRecord>;
-export type DeviceState = z.infer<typeof deviceState>;
+/** Files are kept in a Map: a device may name a file `__proto__` or `constructor`. */
+export type DeviceState = Omit<z.infer<typeof stateFile>, 'files'> & { files: Map<string, FileRecord> };
 
 export function emptyState(device: string): DeviceState {
-  return { version: 1, device, serial: null, loggerKey: { trusted: null, source: null, since: null }, knownKeys: [], halted: null, files: {} };
+  return {
+    version: 1,
+    device,
+    serial: null,
+    loggerKey: { trusted: null, source: null, since: null },
+    knownKeys: [],
+    halted: null,
+    files: new Map(),
+  };
+}
+
+/** The state in a state file's text, or why it is not one (for `device`). */
+export function decodeState(text: string, device: string): { state: DeviceState } | { corrupt: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { corrupt: 'not JSON' };
+  }
+  const result = stateFile.safeParse(json);
+  if (!result.success) return { corrupt: 'not a version 1 state file' };
+  if (result.data.device !== device) return { corrupt: `the state of device ${JSON.stringify(result.data.device)}` };
+  const files = new Map<string, FileRecord>();
+  for (const [id, raw] of Object.entries((json as { files: Record<string, unknown> }).files)) {
+    const record = fileRecord.safeParse(raw);
+    if (!record.success || record.data.id !== id) return { corrupt: `file record ${JSON.stringify(id)} is not valid` };
+    files.set(id, record.data);
+  }
+  return { state: { ...result.data, files } };
+}
+
+export function encodeState(state: DeviceState): string {
+  // Object.fromEntries defines own properties, so an id like `__proto__` survives the round trip.
+  return `${JSON.stringify({ ...state, files: Object.fromEntries(state.files) }, null, 1)}\n`;
 }
 
 /**
@@ -51,7 +100,29 @@ export interface StateStore {
   save(state: DeviceState): Promise<void>;
   devices(): Promise<string[]>;
   reset(device: string): Promise<boolean>;
+  /** Read-only: the state, or why there is none usable; never moves, renames or writes anything. */
+  inspect(device: string): Promise<StateInspection>;
 }
+
+/** A state file that exists but cannot be read (permissions, a directory in its place): one line, naming it. */
+export class StateReadError extends Error {
+  override readonly name = 'StateReadError';
+  constructor(
+    readonly path: string,
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const denied = code === 'EACCES' || code === 'EPERM';
+    const why = denied ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code;
+    super(`cannot read the state file ${path}: ${why ?? 'unknown error'}`, options);
+  }
+}
+
+export type StateInspection =
+  | { readonly verdict: 'ok'; readonly path: string; readonly state: DeviceState }
+  | { readonly verdict: 'none'; readonly path: string }
+  | { readonly verdict: 'corrupt'; readonly path: string; readonly reason: string }
+  | { readonly verdict: 'unreadable'; readonly path: string; readonly error: StateReadError };
 
 /** One JSON file per device under `state_dir`, written atomically: temp file, fsync, rename, fsync dir. */
 export class FileStateStore implements StateStore {
@@ -68,19 +139,28 @@ export class FileStateStore implements StateStore {
       text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(device), recovered: null };
-      throw err;
+      throw new StateReadError(path, (err as NodeJS.ErrnoException).code, { cause: err });
     }
-    let parsed: DeviceState | null = null;
-    try {
-      const result = deviceState.safeParse(JSON.parse(text));
-      if (result.success && result.data.device === device) parsed = result.data;
-    } catch {
-      // not JSON
-    }
-    if (parsed) return { state: parsed, recovered: null };
+    const decoded = decodeState(text, device);
+    if ('state' in decoded) return { state: decoded.state, recovered: null };
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(path, aside);
     return { state: emptyState(device), recovered: aside };
+  }
+
+  async inspect(device: string): Promise<StateInspection> {
+    const path = this.#path(device);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { verdict: 'none', path };
+      return { verdict: 'unreadable', path, error: new StateReadError(path, code, { cause: err }) };
+    }
+    const decoded = decodeState(text, device);
+    if ('corrupt' in decoded) return { verdict: 'corrupt', path, reason: decoded.corrupt };
+    return { verdict: 'ok', path, state: decoded.state };
   }
 
   async save(state: DeviceState): Promise<void> {
@@ -89,7 +169,7 @@ export class FileStateStore implements StateStore {
     const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const handle = await open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(`${JSON.stringify(state, null, 1)}\n`);
+      await handle.writeFile(encodeState(state));
       await handle.sync();
     } finally {
       await handle.close();

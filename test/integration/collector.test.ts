@@ -32,8 +32,8 @@ describe('a collection cycle', () => {
     expect(second).toMatchObject({ ok: true, filesIngested: 0, written: 0, earlier: 4 });
     expect(await countDocs(es, `logs-encedo_hem.audit-${ns}`)).toBe(records);
     const { state } = await store.load('hem1');
-    expect(Object.values(state.files).map((f) => f.status)).toEqual(['ingested', 'ingested', 'ingested', 'ingested']);
-    expect(Object.values(state.files).every((f) => /^[0-9a-f]{64}$/.test(f.sha256) && f.valid)).toBe(true);
+    expect([...state.files.values()].map((f) => f.status)).toEqual(['ingested', 'ingested', 'ingested', 'ingested']);
+    expect([...state.files.values()].every((f) => /^[0-9a-f]{64}$/.test(f.sha256) && f.valid)).toBe(true);
   });
 
   it('tags our own polling (login, list, read) as self-generated', async () => {
@@ -90,7 +90,7 @@ describe('a collection cycle', () => {
     expect(r).toMatchObject({ ok: true, filesIngested: 0, written: 0 });
     const [alert] = await alerts('file_changed');
     expect(alert?.message).toMatch(new RegExp(`${victim} changed after it was ingested \\(shorter by 12 bytes`));
-    expect((await store.load('hem1')).state.files[victim]?.status).toBe('changed');
+    expect((await store.load('hem1')).state.files.get(victim)?.status).toBe('changed');
     await collector.cycle();
     expect(await alerts('file_changed')).toHaveLength(1); // one change, one alert
   });

@@ -78,7 +78,7 @@ describe('client and simulator over HTTPS with a pinned certificate', () => {
     const key = await c.loggerKey();
     expect(key.nonceSignatureValid).toBe(true);
     expect(key.key.equals(description.loggerKey!)).toBe(true);
-    const ids = await c.listLogFiles();
+    const { ids } = await c.listLogFiles();
     expect(ids).toHaveLength(141); // more than one page of 128
     expect(ids).toEqual([...ids].sort());
     expect(ids.at(-1)).toBe(sim.device.currentFileId);
@@ -127,16 +127,16 @@ describe('failure paths', () => {
     const c = client(sim, { tokenLifetimeS: 600 });
     await c.listLogFiles();
     now += 3600; // the token is now past its exp on the device clock
-    expect(await c.listLogFiles()).toHaveLength(3);
+    expect((await c.listLogFiles()).ids).toHaveLength(3);
   });
 
   it('a reboot mid-run invalidates the token; the client logs in again and sees the closed file', async () => {
     const sim = await simulator({ boots: 2 });
     const c = client(sim);
-    const before = await c.listLogFiles();
+    const before = (await c.listLogFiles()).ids;
     const closing = sim.device.currentFileId;
     sim.device.reboot();
-    const after = await c.listLogFiles();
+    const after = (await c.listLogFiles()).ids;
     expect(after).toEqual([...before, sim.device.currentFileId]);
     const key = (await c.loggerKey()).key;
     expect(verifyLines(parseLogSync(await c.fetchLogFile(closing)), key).verdict.valid).toBe(true);
@@ -282,7 +282,7 @@ describe('simulator fault injection', () => {
     const [first, second] = sim.device.fileIds();
     sim.device.tamper(first!, 'delete');
     const c = client(sim);
-    expect(await c.listLogFiles()).not.toContain(first);
+    expect((await c.listLogFiles()).ids).not.toContain(first);
     const oldKey = sim.device.loggerPublicKey;
     sim.device.replaceLoggerKey();
     const newKey = (await c.loggerKey()).key;

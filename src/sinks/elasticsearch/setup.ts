@@ -9,6 +9,8 @@ export type EngineKind = 'elasticsearch' | 'opensearch';
 export interface EngineInfo {
   readonly kind: EngineKind;
   readonly version: string;
+  /** Names the cluster: checkpoints record which cluster acknowledged a file. */
+  readonly clusterUuid: string;
 }
 
 export type AssetKind = 'component_template' | 'index_template' | 'ilm_policy';
@@ -39,7 +41,8 @@ interface Asset {
 export async function detectEngine(client: Client): Promise<EngineInfo> {
   const info = await call(() => client.info(), 'read the cluster info', 'monitor');
   const version = info.version as { number: string; distribution?: string };
-  return { kind: version.distribution === 'opensearch' ? 'opensearch' : 'elasticsearch', version: version.number };
+  const kind = version.distribution === 'opensearch' ? 'opensearch' : 'elasticsearch';
+  return { kind, version: version.number, clusterUuid: String(info.cluster_uuid ?? info.cluster_name) };
 }
 
 /** The assets from mappings/, adapted to what the engine accepts, each stamped with a content hash. */

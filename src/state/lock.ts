@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+/** Another process holds the state directory: two collectors on one state would both collect everything. */
+export class StateLockError extends Error {
+  override readonly name = 'StateLockError';
+}
+
+interface Owner {
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+}
+
+export interface StateLock {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+/**
+ * Takes `state_dir/.lock` exclusively. The lock file is written whole under a temporary name and then
+ * hard-linked into place, which fails if it exists: no reader ever sees a half-written lock. A lock left
+ * by a process of this host that no longer runs (kill -9, power cut) is stale and taken over; a lock of
+ * another host cannot be checked from here, so it is reported for the operator to decide.
+ */
+export async function lockStateDir(dir: string): Promise<StateLock> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, '.lock');
+  const me: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(temp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(temp, path);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(path, err);
+      }
+      const owner = await readOwner(path);
+      if (owner && (owner.host !== me.host || isRunning(owner.pid))) {
+        throw new StateLockError(
+          `state_dir ${dir} is in use by another hem-forwarder (pid ${owner.pid} on ${owner.host} since ${owner.since}); ` +
+            `stop it, give this instance a state_dir of its own, or remove ${path} if that process is gone`,
+        );
+      }
+      await rm(path, { force: true }); // stale: its process is gone (or the file is unreadable junk)
+    }
+  } finally {
+    await rm(temp, { force: true });
+  }
+  return {
+    path,
+    async release() {
+      const owner = await readOwner(path);
+      if (owner?.pid === me.pid && owner.host === me.host) await rm(path, { force: true });
+    },
+  };
+}
+
+async function readOwner(path: string): Promise<Owner | null> {
+  try {
+    const owner = JSON.parse(await readFile(path, 'utf8')) as Owner;
+    return Number.isInteger(owner.pid) && typeof owner.host === 'string' ? owner : null;
+  } catch {
+    return null;
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it exists, under another user
+  }
+}
+
+function lockError(path: string, err: unknown): StateLockError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  return new StateLockError(`cannot take the state lock ${path}: ${code}`);
+}

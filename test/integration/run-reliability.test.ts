@@ -1,0 +1,117 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HemSimulator } from '../../src/simulator/server.js';
+import { CLI, type CliResult, runCliAsync } from '../helpers/cli.js';
+import { clusterUrl } from '../helpers/cluster.js';
+
+const children: ChildProcess[] = [];
+const sims: HemSimulator[] = [];
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const s of sims) await s.close();
+});
+
+/** A config with one in-process simulated device writing NDJSON files, in a directory of its own. */
+function simConfig(options: { boots: number; events: number; extra?: string }): { dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hemfwd-rel-'));
+  const path = join(dir, 'config.yaml');
+  const device = `  - name: sim\n    simulator: { seed: 7, boots: ${options.boots}, events_per_boot: ${options.events} }\n    poll_interval: 1s\n`;
+  const text = `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\n${options.extra ?? ''}devices:\n${device}output: { type: file, file: { dir: ${dir}/out } }\n`;
+  writeFileSync(path, text);
+  return { dir, path };
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<CliResult>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  return { child, done };
+}
+
+async function until(condition: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('run: one instance per state, bounded and honest exits', () => {
+  it('a second run on the same state_dir exits 2 naming the first; the lock goes with the first', async () => {
+    const { dir, path } = simConfig({ boots: 2, events: 20 });
+    const first = start(['run', '--config', path]);
+    await until(() => existsSync(join(dir, 'state', '.lock')) && existsSync(join(dir, 'state', 'sim.json')));
+    const second = await runCliAsync(['run', '--once', '--config', path]);
+    expect(second.status).toBe(2);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    expect(second.stderr).toMatch(new RegExp(`state_dir .* is in use by another hem-forwarder \\(pid ${first.child.pid} on `));
+    first.child.kill('SIGTERM');
+    expect((await first.done).status).toBe(0);
+    expect(existsSync(join(dir, 'state', '.lock'))).toBe(false);
+    expect((await runCliAsync(['run', '--once', '--config', path])).status).toBe(0);
+  });
+
+  it('SIGTERM during run --once reports the devices as interrupted and exits 3', async () => {
+    const { dir, path } = simConfig({ boots: 40, events: 1500 });
+    const run = start(['run', '--once', '--config', path]);
+    await until(() => existsSync(join(dir, 'state', 'sim.json')));
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(/Summary: 1 device\(s\)/);
+    expect(r.stdout).toMatch(/ sim: INTERRUPTED;/);
+    expect(r.stdout).toMatch(/INTERRUPTED by SIGTERM/);
+  });
+
+  it('--once is bounded by once_timeout even when a device keeps it waiting', async () => {
+    const sim = await HemSimulator.start({ passphrase: 'pw', masterPassphrase: 'm', boots: 2, authDelayMs: 5 });
+    sims.push(sim);
+    sim.faults.latencyMs = 4000; // every answer slow: the cycle outlives the bound
+    const dir = mkdtempSync(join(tmpdir(), 'hemfwd-rel-'));
+    const path = join(dir, 'config.yaml');
+    const device = `  - name: slow\n    url: ${sim.url}\n    passphrase: \${env:SLOW_PW}\n    tls: { fingerprint: "${sim.certSha256}" }\n    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n`;
+    writeFileSync(path, `state_dir: ${dir}/state\nonce_timeout: 1s\nlog: { level: warn }\ndevices:\n${device}output: { type: file, file: { dir: ${dir}/out } }\n`);
+    const r = await runCliAsync(['run', '--once', '--config', path], { env: { SLOW_PW: 'pw' } });
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(/ slow: (INTERRUPTED|FAILED)/);
+    expect(r.stdout).toMatch(/INTERRUPTED by once_timeout \(1000 ms\)/);
+  });
+
+  it('with setup: false and the cluster down, --once ends at once with a clear error', async () => {
+    const { path } = simConfig({ boots: 1, events: 5 });
+    const text = `${readFileSync(path, 'utf8').replace(/output: .*\n/, '')}output:\n  type: elasticsearch\n  elasticsearch: { hosts: ["http://127.0.0.1:1"], setup: false }\n`;
+    writeFileSync(path, text);
+    const r = await runCliAsync(['run', '--once', '--config', path]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^hem-forwarder: output: .*127\.0\.0\.1:1/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+describe('checkpoints belong to an output', () => {
+  it('npm start (file output), then the same with ELASTICSEARCH_URL: the cluster gets every file', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'hemfwd-quick-'));
+    const example = new URL('../../config.example.yaml', import.meta.url).pathname;
+    const run = (url: string) =>
+      spawnSync(process.execPath, [CLI, 'run', '--once', '--config', example], { cwd, env: { ...process.env, ELASTICSEARCH_URL: url }, encoding: 'utf8', timeout: 120_000 });
+    const toFiles = run('');
+    expect(toFiles.status).toBe(0);
+    expect(toFiles.stdout).toContain('6 files ingested');
+    expect(readdirSync(join(cwd, 'data/out')).length).toBeGreaterThan(0);
+    const toCluster = run(clusterUrl());
+    expect(toCluster.status).toBe(0);
+    expect(toCluster.stdout).toContain('6 files ingested');
+    expect(toCluster.stdout).toMatch(/0 files ingested by earlier runs/);
+    expect(toCluster.stderr).toMatch(/6 file\(s\) were ingested into file:.*data\/out, not into this output; collecting them again/);
+    const again = run(clusterUrl());
+    expect(again.stdout).toContain('0 files ingested');
+    expect(again.stdout).toMatch(/6 files ingested by earlier runs/);
+  });
+});
