@@ -23,7 +23,8 @@ export interface SinkStats {
 /**
  * A batch of documents acknowledged together. `end()` resolves only when every document written through
  * the unit is durably handled (stored, a duplicate, or dead-lettered): the moment the collector may
- * checkpoint the file. It rejects if the output gave up (closed, aborted, or refused the credentials).
+ * checkpoint the file. It rejects if the output gave up (closed, aborted, refused the credentials, could not
+ * store a rejected document in the dead-letter file, or kept answering malformed bulk responses).
  */
 export interface SinkUnit {
   /** Resolves when the document is accepted; waits while the output is saturated (backpressure). */
@@ -64,6 +65,7 @@ export class UnitTracker {
   #resolve!: (s: UnitSummary) => void;
   #reject!: (e: Error) => void;
   #settled = false;
+  #failed = false;
 
   constructor(readonly id: string) {
     this.done = new Promise((resolve, reject) => {
@@ -88,9 +90,15 @@ export class UnitTracker {
     }
   }
 
+  /** The output gave up on this unit: its remaining documents need not be sent. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
   fail(error: Error): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.#failed = true;
     this.#reject(error);
   }
 }
