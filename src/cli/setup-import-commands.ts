@@ -186,7 +186,8 @@ export async function importCommand(argv: string[], out: Output): Promise<number
           file: () => ({ id: fileId, sha256: hash.digest('hex'), size }),
         });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === undefined) throw err;
+        // An output failure (SinkError has a code too) ends the import; only a file that cannot be read is skipped.
+        if (err instanceof SinkError || (err as NodeJS.ErrnoException).code === undefined) throw err;
         out.error(`cannot read ${file}: ${describeIoError(err)}`);
         exit = EXIT_USAGE;
         continue;
