@@ -59,6 +59,7 @@ export function verdictJson(file: string, v: FileVerdict): Record<string, unknow
     valid: v.valid,
     header: v.header,
     lines: v.lines,
+    segment_count: v.segmentCount,
     segments: v.segments.map((s) => ({ line: s.line, seq: s.seq, signature: s.signature, key_fingerprint: s.keyFingerprint })),
     problems: v.problems.map((p) => ({ line: p.line, seq: p.seq, kind: p.kind, message: p.message })),
     problem_counts: Object.fromEntries(Object.entries(v.problemCounts).filter(([, n]) => n > 0)),
@@ -67,7 +68,7 @@ export function verdictJson(file: string, v: FileVerdict): Record<string, unknow
 
 function humanVerdict(file: string, v: FileVerdict): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const records = `${n(v.lines.verified)}/${n(v.lines.total)} records verified, ${v.segments.length} key segment${v.segments.length === 1 ? '' : 's'}`;
+  const records = `${n(v.lines.verified)}/${n(v.lines.total)} records verified, ${n(v.segmentCount)} key segment${v.segmentCount === 1 ? '' : 's'}`;
   if (v.valid) return `${file}: valid (${records})`;
   const counts = Object.entries(v.problemCounts).filter(([, c]) => c > 0);
   const totalProblems = counts.reduce((a, [, c]) => a + c, 0);

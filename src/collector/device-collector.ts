@@ -281,7 +281,7 @@ export class DeviceCollector {
       verified: verdict.lines.verified,
       lastSeq: verdict.lastSeq,
       segments: verdict.segments.slice(0, MAX_SEGMENTS_KEPT).map((s) => s.keyFingerprint),
-      segmentCount: verdict.segments.length,
+      segmentCount: verdict.segmentCount,
       valid: verdict.valid,
       problems: Object.fromEntries(Object.entries(verdict.problemCounts).filter(([, n]) => n > 0)),
       status: 'ingested',

@@ -86,7 +86,7 @@ export function fileVerdictDocument(ctx: IntegrityContext, file: FetchedFile, v:
       verified_ratio: v.lines.total === 0 ? 0 : v.lines.verified / v.lines.total,
       ...(v.firstSeq !== null ? { first_seq: v.firstSeq, last_seq: v.lastSeq } : {}),
       ...(v.firstTime !== null ? { first_time: new Date(v.firstTime * 1000).toISOString(), last_time: new Date(v.lastTime! * 1000).toISOString() } : {}),
-      segment_count: v.segments.length,
+      segment_count: v.segmentCount,
       segments: v.segments.slice(0, SHOWN_SEGMENTS).map((s) => ({ line: s.line, seq: s.seq, key_fingerprint: s.keyFingerprint, signature: s.signature })),
       problem_counts: Object.fromEntries(counts),
       problems: v.problems.slice(0, SHOWN_PROBLEMS).map((p) => ({ line: p.line, ...(p.seq !== null ? { seq: p.seq } : {}), kind: p.kind, message: p.message })),

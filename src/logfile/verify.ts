@@ -62,7 +62,9 @@ export interface FileVerdict {
   readonly valid: boolean;
   readonly header: string | null;
   readonly lines: { readonly total: number; readonly verified: number };
+  /** The first MAX_SEGMENTS_LISTED key segments, in line order; `segmentCount` counts them all. */
   readonly segments: readonly Segment[];
+  readonly segmentCount: number;
   /** The first problems, in line order (at most `maxProblems`); `problemCounts` has the full tally. */
   readonly problems: readonly Problem[];
   readonly problemCounts: Readonly<Record<ProblemKind, number>>;
@@ -73,6 +75,8 @@ export interface FileVerdict {
 }
 
 export const DEFAULT_MAX_PROBLEMS = 1000;
+/** A file of nothing but distinct KEY_INIT lines must not make the verdict grow with it. */
+export const MAX_SEGMENTS_LISTED = 1000;
 
 interface ActiveSegment {
   readonly info: Segment;
@@ -91,6 +95,7 @@ export class LogVerifier {
   #header: string | null = null;
   #segment: ActiveSegment | null = null;
   #segments: Segment[] = [];
+  #segmentCount = 0;
   #problems: Problem[] = [];
   #counts = Object.fromEntries(PROBLEM_KINDS.map((k) => [k, 0])) as Record<ProblemKind, number>;
   #total = 0;
@@ -164,6 +169,7 @@ export class LogVerifier {
       header: this.#header,
       lines: { total: this.#total, verified: this.#verified },
       segments: this.#segments,
+      segmentCount: this.#segmentCount,
       problems: this.#problems,
       problemCounts: { ...this.#counts },
       firstSeq: this.#firstSeq,
@@ -189,7 +195,7 @@ export class LogVerifier {
       signature: reason === null ? 'valid' : 'invalid',
     };
     if (reason !== null) problems.push(this.#problem('signature_invalid', record.line, record.seq, `${reason}; the records of this segment are not trusted`));
-    this.#segments.push(info);
+    if (this.#segmentCount++ < MAX_SEGMENTS_LISTED) this.#segments.push(info);
     this.#segment = { info, key: key !== null && key.length === 32 ? key : null };
   }
 

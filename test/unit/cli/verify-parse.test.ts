@@ -64,6 +64,7 @@ describe('hem-forwarder verify', () => {
       valid: true,
       header: 'Encedo nGINE FW v1.2.2',
       lines: { total: 12, verified: 12 },
+      segment_count: 2,
       segments: [
         { line: 2, seq: 0, signature: 'valid', key_fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) },
         { line: 8, seq: 6, signature: 'valid', key_fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) },

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { mapLogFile } from '../../../src/ecs/map-file.js';
 import type { MapContext } from '../../../src/ecs/map.js';
 import { parseLogSync } from '../../../src/logfile/parse.js';
-import { verifyLines } from '../../../src/logfile/verify.js';
+import { MAX_SEGMENTS_LISTED, verifyLines } from '../../../src/logfile/verify.js';
 import { LogWriter } from '../../../src/logfile/write.js';
 import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../../../src/shared/ed25519.js';
 import { LOGGER_PUBLIC, LOGGER_SECRET, bytesFor } from '../../helpers/log-gen.js';
@@ -82,6 +82,9 @@ describe('Ed25519 through node:crypto', () => {
     expect(verdict.lines).toEqual({ total: 2000, verified: 2000 });
     expect(nativeVerify).toHaveBeenCalledTimes(2000);
     expect(noble.verify).not.toHaveBeenCalled();
+    // The verdict stays bounded: the first segments are listed, all are counted.
+    expect(verdict.segmentCount).toBe(2000);
+    expect(verdict.segments).toHaveLength(MAX_SEGMENTS_LISTED);
   });
 });
 
