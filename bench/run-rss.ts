@@ -72,7 +72,7 @@ async function runOnce(served: Served, elasticsearch: string | undefined): Promi
   ].join('\n');
   writeFileSync(join(dir, 'config.yaml'), `state_dir: ${dir}/state\nlog: { level: warn }\ndevices:\n${device}\n${output}`);
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BENCH_PW: PASSPHRASE } });
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BENCH_PW: PASSPHRASE } });
   let done = false;
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => ((done = true), resolve(code))));
   const peak = await peakRss(child.pid!, () => done);
@@ -84,7 +84,11 @@ async function runOnce(served: Served, elasticsearch: string | undefined): Promi
   return { seconds, peak, records };
 }
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, elasticsearch: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '1000000' }, elasticsearch: { type: 'string' }, 'node-flag': { type: 'string', multiple: true } },
+});
+/** Node flags for the forwarder only (e.g. --node-flag=--max-old-space-size=128), to study its heap. */
+const nodeFlags = values['node-flag'] ?? [];
 const big = Number(values.records);
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 console.log(`starting simulators (1,000 and ${big.toLocaleString('en-US')} records; the large one takes a while to build)...`);

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { type CycleResult } from '../collector/device-collector.js';
+import { type CycleResult, emptyCycleResult } from '../collector/device-collector.js';
 import { type DeviceHandle, createDevices, createOutput, createStore, pollDevice } from '../collector/runtime.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -128,32 +128,11 @@ async function collect(config: Config, once: boolean, log: Logger, out: Output):
   }
   if (!once) return EXIT_OK; // a service stopped by its manager ends cleanly
   // A device whose cycle never returned (stopped at the deadline) is reported as interrupted, not left out.
-  for (const d of devices) if (!results.has(d.config.name)) results.set(d.config.name, interruptedResult(d.config.name));
+  for (const d of devices) if (!results.has(d.config.name)) results.set(d.config.name, { ...emptyCycleResult(d.config.name), interrupted: true });
   const summary = summarize([...results.values()], output.description, stoppedBy);
   await out.line(summary.text);
   if (stoppedBy !== null) return EXIT_INTERRUPTED;
   return summary.ok ? EXIT_OK : EXIT_INVALID;
-}
-
-function interruptedResult(device: string): CycleResult {
-  return {
-    device,
-    ok: false,
-    halted: false,
-    filesIngested: 0,
-    filesInvalid: 0,
-    filesSkipped: 0,
-    records: 0,
-    verified: 0,
-    problems: {},
-    alerts: 0,
-    written: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    locked: null,
-    earlier: 0,
-    interrupted: true,
-  };
 }
 
 type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck';

@@ -52,6 +52,28 @@ export interface CycleResult {
   error?: Error;
 }
 
+/** A cycle that has done nothing yet (also what a device stopped before its cycle ended reports). */
+export function emptyCycleResult(device: string): CycleResult {
+  return {
+    device,
+    ok: false,
+    halted: false,
+    filesIngested: 0,
+    filesInvalid: 0,
+    filesSkipped: 0,
+    records: 0,
+    verified: 0,
+    problems: {},
+    alerts: 0,
+    written: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    locked: null,
+    earlier: 0,
+    interrupted: false,
+  };
+}
+
 /** Whether a cycle is running and when it last moved forward (for /healthz). */
 export interface CollectorActivity {
   readonly cycleStartedAt: number | null;
@@ -85,24 +107,7 @@ export class DeviceCollector {
   }
 
   async cycle(signal?: AbortSignal): Promise<CycleResult> {
-    const result: CycleResult = {
-      device: this.name,
-      ok: false,
-      halted: false,
-      filesIngested: 0,
-      filesInvalid: 0,
-      filesSkipped: 0,
-      records: 0,
-      verified: 0,
-      problems: {},
-      alerts: 0,
-      written: 0,
-      duplicates: 0,
-      deadLettered: 0,
-      locked: null,
-      earlier: 0,
-      interrupted: false,
-    };
+    const result = emptyCycleResult(this.name);
     const { log, metrics, config } = this.#o;
     this.#cycleStartedAt = Date.now();
     this.#progress();

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -82,6 +83,18 @@ describe('run: one instance per state, bounded and honest exits', () => {
     expect(r.status).toBe(3);
     expect(r.stdout).toMatch(/ slow: (INTERRUPTED|FAILED)/);
     expect(r.stdout).toMatch(/INTERRUPTED by once_timeout \(1000 ms\)/);
+  });
+
+  it('a metrics port in use is one line and exit 2, and the lock is released', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    const { dir, path } = simConfig({ boots: 1, events: 5, extra: `metrics: { listen: 127.0.0.1:${port} }\n` });
+    const r = await runCliAsync(['run', '--once', '--config', path]);
+    blocker.close();
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`hem-forwarder: metrics.listen 127.0.0.1:${port}: address in use`);
+    expect(existsSync(join(dir, 'state', '.lock'))).toBe(false);
   });
 
   it('with setup: false and the cluster down, --once ends at once with a clear error', async () => {
