@@ -87,8 +87,8 @@ async function runOnce(served: Served, elasticsearch: string | undefined): Promi
 const { values } = parseArgs({
   options: { records: { type: 'string', default: '1000000' }, elasticsearch: { type: 'string' }, 'node-flag': { type: 'string', multiple: true } },
 });
-/** Node flags for the forwarder only (e.g. --node-flag=--max-old-space-size=128), to study its heap. */
-const nodeFlags = values['node-flag'] ?? [];
+/** Node flags for the forwarder: by default those of the installed command's `#!` line, as a user runs it. */
+const nodeFlags = values['node-flag'] ?? (readFileSync(CLI, 'utf8').split('\n', 1)[0]!.match(/ (--\S+)/g) ?? []).map((f) => f.trim());
 const big = Number(values.records);
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 console.log(`starting simulators (1,000 and ${big.toLocaleString('en-US')} records; the large one takes a while to build)...`);
@@ -97,7 +97,7 @@ try {
   const base = await runOnce(small, values.elasticsearch);
   const run = await runOnce(large, values.elasticsearch);
   const where = values.elasticsearch ? `into ${values.elasticsearch}` : 'to stdout (discarded)';
-  console.log(`run --once ${where}, one file per device, simulator in its own process:`);
+  console.log(`run --once ${where}, one file per device, simulator in its own process, node ${nodeFlags.join(' ')}:`);
   console.log(`  baseline ${base.records.toLocaleString('en-US')} records: ${base.seconds.toFixed(1)} s, peak RSS ${mb(base.peak)}`);
   console.log(
     `  large    ${run.records.toLocaleString('en-US')} records: ${run.seconds.toFixed(1)} s, ${Math.round(run.records / run.seconds).toLocaleString('en-US')} records/s, peak RSS ${mb(run.peak)}`,
