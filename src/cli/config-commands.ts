@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createStore } from '../collector/runtime.js';
+import { createStore } from '../app/wiring.js';
 import { type LoadedConfig, ConfigError, loadConfig } from '../config/load.js';
 import { type Config, effectiveOutput } from '../config/schema.js';
 import { redactUrl } from '../shared/redact.js';

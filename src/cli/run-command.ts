@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { type CycleResult, emptyCycleResult } from '../collector/device-collector.js';
-import { type DeviceHandle, createDevices, createOutput, createStore, pollDevice } from '../collector/runtime.js';
+import { type DeviceHandle, createDevices, createOutput, createStore } from '../app/wiring.js';
+import { pollDevice } from '../collector/poll.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';

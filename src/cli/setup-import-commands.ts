@@ -16,7 +16,7 @@ import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
-import { elasticsearchConnection } from '../collector/runtime.js';
+import { elasticsearchConnection } from '../app/wiring.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
 export const SETUP_USAGE = 'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createOutput } from '../../src/collector/runtime.js';
+import { createOutput } from '../../src/app/wiring.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Metrics, MetricsListenError, serveMetrics } from '../../src/observability/metrics.js';
 import { FileStateStore, StateReadError, emptyState } from '../../src/state/store.js';

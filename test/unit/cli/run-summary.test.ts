@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CycleResult } from '../../../src/collector/device-collector.js';
-import type { DeviceHandle } from '../../../src/collector/runtime.js';
+import type { DeviceHandle } from '../../../src/app/wiring.js';
 import { health, summarize } from '../../../src/cli/run-command.js';
 
 const result = (over: Partial<CycleResult> = {}): CycleResult => ({

@@ -1,3 +1,5 @@
+// The wiring of the program: from a validated Config to running parts (output, device clients and
+// collectors, in-process simulators, the state store). Commands call it; no pipeline stage imports it.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -6,7 +8,6 @@ import type { Logger } from 'pino';
 import { type Config, type DeviceConfig, type ElasticsearchConfig, effectiveOutput } from '../config/schema.js';
 import { DeviceClient } from '../device/client.js';
 import { type Metrics } from '../observability/metrics.js';
-import { backoffDelay, sleep } from '../shared/backoff.js';
 import { redactUrl } from '../shared/redact.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
 import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
@@ -15,7 +16,7 @@ import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import { HemSimulator } from '../simulator/server.js';
 import { FileStateStore, type StateStore } from '../state/store.js';
-import { type CycleResult, DeviceCollector } from './device-collector.js';
+import { DeviceCollector } from '../collector/device-collector.js';
 
 export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchConnection {
   return {
@@ -118,34 +119,4 @@ export async function createDevices(
 
 export function createStore(config: Config): StateStore {
   return new FileStateStore(config.state_dir);
-}
-
-const ERROR_BACKOFF_BASE_MS = 10_000;
-const ERROR_BACKOFF_MAX_MS = 30 * 60_000;
-const REPEAT_LOG_MS = 5 * 60_000;
-
-/**
- * Polls one device until `signal` aborts: a cycle every poll interval, or sooner-then-slower after
- * errors (exponential backoff). A failing device logs once per streak and then at most every 5 minutes.
- */
-export async function pollDevice(handle: DeviceHandle, log: Logger, signal: AbortSignal, onCycle?: (r: CycleResult) => void): Promise<void> {
-  let failures = 0;
-  let lastLogged = 0;
-  while (!signal.aborted) {
-    const result = await handle.collector.cycle(signal);
-    onCycle?.(result);
-    let wait = handle.config.poll_interval;
-    if (result.error && !signal.aborted) {
-      failures++;
-      wait = Math.max(1000, backoffDelay(failures - 1, ERROR_BACKOFF_BASE_MS, ERROR_BACKOFF_MAX_MS, () => 0.5 + Math.random() / 2));
-      if (failures === 1 || Date.now() - lastLogged > REPEAT_LOG_MS) {
-        lastLogged = Date.now();
-        log.error({ device: handle.config.name, failures, retry_in_ms: wait, code: (result.error as { code?: string }).code }, failures === 1 ? result.error.message : `still failing after ${failures} attempts: ${result.error.message}`);
-      }
-    } else if (failures > 0) {
-      log.info({ device: handle.config.name, failures }, 'device collection recovered');
-      failures = 0;
-    }
-    await sleep(wait, signal);
-  }
 }
