@@ -10,7 +10,9 @@ import type { ParsedRecord } from '../logfile/types.js';
 import { type FileVerdict, LogVerifier, type ProblemKind } from '../logfile/verify.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Sink, UnitSummary } from '../sinks/sink.js';
+import { Checkpoint } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
+import { type FileDecision, decideFile } from './file-policy.js';
 import { finishFile, writeRecords } from './ingest-file.js';
 import { decideLoggerKey } from './key-policy.js';
 
@@ -107,47 +109,62 @@ export class DeviceCollector {
   }
 
   async cycle(signal?: AbortSignal): Promise<CycleResult> {
+    // The cycle owns its tally; the steps below return what they did and never touch it.
     const result = emptyCycleResult(this.name);
     const { log, metrics, config } = this.#o;
     this.#cycleStartedAt = Date.now();
     this.#progress();
     try {
-      const state = await this.#loadState(result);
+      const { checkpoint, recovered } = await Checkpoint.load(this.#o.store, this.name);
+      if (recovered) result.alerts += await this.#reportCorruptState(recovered);
+      const state = checkpoint.state;
       if (state.halted && state.halted.newKey !== config.logger_key) return this.#halted(result, state);
       const description = await this.#o.client.describe();
       this.#progress();
       if (state.serial !== null && state.serial !== description.serial) {
         log.warn({ previous: state.serial, serial: description.serial }, 'the device at this address has a different serial than before');
       }
-      state.serial = description.serial;
+      checkpoint.stage({ kind: 'serial', serial: description.serial });
       const device: DeviceContext = { serial: description.serial, hostname: description.hostname, product: description.product, name: this.name, tags: config.tags };
-      const trustedKeys = await this.#checkLoggerKey(state, description, device, result);
-      if (trustedKeys === null) return this.#halted(result, state);
+      const keys = await this.#checkLoggerKey(checkpoint, description, device);
+      result.alerts += keys.alerts;
+      if (keys.verifyWith === null) return this.#halted(result, state);
       metrics.halted.set({ device: this.name }, 0);
 
       const listing = await this.#o.client.listLogFiles();
       this.#progress();
-      await this.#noticeListing(listing, device, result);
-      await this.#noticeVanished(state, listing.ids, device, result);
-      const pending = listing.ids.filter((id) => !state.files.get(id)?.outputs.includes(this.#o.outputId));
+      result.alerts += await this.#noticeListing(listing, device);
+      result.filesSkipped += listing.rejected.length;
+      const decisions = this.#decide(state, listing.ids);
+      const vanished = [...state.files.values()].filter((f) => decisions.get(f.id) === 'vanished');
+      if (vanished.length > 0) {
+        result.alerts += await this.#reportVanished(vanished, device);
+        await checkpoint.commit(...vanished.map((f) => ({ kind: 'file_vanished' as const, id: f.id })));
+      }
+      const pending = listing.ids.filter((id) => decisions.get(id) === 'collect');
       this.#noticeOtherOutputs(state, pending);
       result.earlier = listing.ids.length - pending.length;
       let done = 0;
       for (const id of pending) {
-        if (signal?.aborted) {
-          result.interrupted = true;
-          break;
-        }
-        await this.#collectFile(state, id, trustedKeys, device, result);
+        if (signal?.aborted) break;
+        tally(result, await this.#collectFile(checkpoint, id, keys.verifyWith, device), metrics);
         this.#progress();
         this.#o.onFile?.(this.name, ++done, pending.length);
       }
-      await this.#recheck(state, listing.ids, trustedKeys, device, result, signal);
+      for (const [id, decision] of decisions) {
+        if (signal?.aborted) break;
+        if (decision !== 'recheck') continue;
+        const outcome = await this.#recheck(checkpoint, state.files.get(id)!, keys.verifyWith, device);
+        if (outcome.kind === 'locked') result.locked = id;
+        result.alerts += outcome.alerts;
+        result.filesSkipped += outcome.kind === 'skipped' ? 1 : 0;
+        this.#progress();
+      }
       const waiting = pending.filter((id) => !state.files.get(id)?.outputs.includes(this.#o.outputId) && id !== result.locked);
       metrics.lag.set({ device: this.name }, waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16) || 0));
-      await this.#o.store.save(state);
-      if (signal?.aborted) result.interrupted = true;
-      else metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
+      await checkpoint.flush();
+      result.interrupted = signal?.aborted ?? false;
+      if (!result.interrupted) metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
       return { ...result, ok: !result.interrupted };
     } catch (err) {
       metrics.errors.inc({ device: this.name, code: err instanceof DeviceError ? err.code : 'other' });
@@ -157,25 +174,29 @@ export class DeviceCollector {
     }
   }
 
-  #halted(result: CycleResult, state: DeviceState): CycleResult {
+  #decide(state: Readonly<DeviceState>, listed: string[]): Map<string, FileDecision> {
+    const present = new Set(listed);
+    const o = { outputId: this.#o.outputId, now: Date.now(), recheckIntervalMs: this.#o.config.recheck_interval };
+    const decisions = new Map<string, FileDecision>();
+    for (const id of new Set([...listed, ...state.files.keys()])) decisions.set(id, decideFile(state.files.get(id), present.has(id), o));
+    return decisions;
+  }
+
+  #halted(result: CycleResult, state: Readonly<DeviceState>): CycleResult {
     this.#o.metrics.halted.set({ device: this.name }, 1);
     const since = state.halted?.since ?? '?';
     const why = `halted since ${since}: ${state.halted?.reason ?? ''}; run hem-forwarder state accept-key ${this.name} after checking the device`;
     return { ...result, halted: true, error: new Error(why) };
   }
 
-  /** Read at every cycle, so `state accept-key` (or another instance sharing the store) takes effect. */
-  async #loadState(result: CycleResult): Promise<DeviceState> {
-    const { state, recovered } = await this.#o.store.load(this.name);
-    if (recovered) {
-      this.#o.log.error({ moved_to: recovered }, 'the state file was corrupt; it was moved aside and collection starts over (document ids prevent duplicates)');
-      await this.#emitAlerts([{ kind: 'state_corrupt', message: `${this.name}: the checkpoint file was unreadable and was moved to ${recovered}`, discriminator: recovered }], { serial: null, name: this.name, tags: this.#o.config.tags }, result);
-    }
-    return state;
+  async #reportCorruptState(movedTo: string): Promise<number> {
+    this.#o.log.error({ moved_to: movedTo }, 'the state file was corrupt; it was moved aside and collection starts over (document ids prevent duplicates)');
+    const alert: Alert = { kind: 'state_corrupt', message: `${this.name}: the checkpoint file was unreadable and was moved to ${movedTo}`, discriminator: movedTo };
+    return this.#emitAlerts([alert], { serial: null, name: this.name, tags: this.#o.config.tags });
   }
 
-  /** Returns the keys to verify with, or null when the device is halted on a key change. */
-  async #checkLoggerKey(state: DeviceState, description: DeviceDescription, device: DeviceContext, result: CycleResult): Promise<Buffer[] | null> {
+  /** Decides which keys to trust (a pure policy) and commits the decision when it changed anything. */
+  async #checkLoggerKey(checkpoint: Checkpoint, description: DeviceDescription, device: DeviceContext): Promise<{ verifyWith: Buffer[] | null; alerts: number }> {
     const { config, log } = this.#o;
     const answer = await this.#o.client.loggerKey();
     this.#progress();
@@ -185,8 +206,7 @@ export class DeviceCollector {
     if (description.loggerKey && !description.loggerKey.equals(answer.key)) {
       alerts.push({ kind: 'logger_key_mismatch', message: `${this.name}: /api/logger/key and eid_sign in /api/system/config disagree`, currentKey: deviceKey, previousKey: description.loggerKey.toString('base64'), discriminator: deviceKey });
     }
-    const decision = decideLoggerKey({ device: this.name, pinned: config.logger_key ?? null, onKeyChange: config.on_key_change, state, deviceKey, now: new Date().toISOString() });
-    Object.assign(state, decision.next);
+    const decision = decideLoggerKey({ device: this.name, pinned: config.logger_key ?? null, onKeyChange: config.on_key_change, state: checkpoint.state, deviceKey, now: new Date().toISOString() });
     if (decision.firstUse) log.warn({ logger_key: deviceKey }, 'trusting the device logger key on first use; pin it with logger_key to be sure');
     if (decision.unpinned) {
       const message = `${this.name}: the logger key ${decision.unpinned} trusted on first use is replaced by the pinned logger_key ${config.logger_key}; files signed by it no longer verify`;
@@ -195,19 +215,19 @@ export class DeviceCollector {
     const change = decision.keyChanged;
     if (change) {
       const message = change.halted
-        ? state.halted!.reason
+        ? decision.next.halted!.reason
         : `${this.name}: the logger key changed from ${change.previous} to ${change.current} (a wipe or re-initialisation, or a different device)`;
       alerts.push({ kind: 'logger_key_changed', message, previousKey: change.previous, currentKey: change.current, discriminator: change.current });
       if (change.halted) log.error({ previous: change.previous, current: change.current }, message);
       else log.warn({ previous: change.previous, current: change.current }, message);
     }
-    if (alerts.length > 0) await this.#emitAlerts(alerts, device, result);
-    // A new trusted key or a halt is saved at once; anything else waits for the end of the cycle.
-    if (decision.changed) await this.#o.store.save(state);
-    return decision.verifyWith?.map((k) => Buffer.from(k, 'base64')) ?? null;
+    const raised = alerts.length > 0 ? await this.#emitAlerts(alerts, device) : 0;
+    // A new trusted key or a halt is saved at once.
+    if (decision.changed) await checkpoint.commit({ kind: 'logger_key', next: decision.next });
+    return { verifyWith: decision.verifyWith?.map((k) => Buffer.from(k, 'base64')) ?? null, alerts: raised };
   }
 
-  async #noticeListing(listing: LogListing, device: DeviceContext, result: CycleResult): Promise<void> {
+  async #noticeListing(listing: LogListing, device: DeviceContext): Promise<number> {
     const alerts: Alert[] = listing.rejected.map((id) => ({
       kind: 'file_id_invalid',
       discriminator: id,
@@ -217,25 +237,18 @@ export class DeviceCollector {
       const max = this.#o.config.max_files;
       alerts.push({ kind: 'listing_truncated', discriminator: String(max), message: `${this.name}: the device lists more than ${max} log files (max_files); only the first ${max} are collected` });
     }
-    result.filesSkipped += listing.rejected.length;
-    if (alerts.length > 0) await this.#emitAlerts(alerts, device, result);
+    return alerts.length > 0 ? this.#emitAlerts(alerts, device) : 0;
   }
 
-  async #noticeVanished(state: DeviceState, listed: string[], device: DeviceContext, result: CycleResult): Promise<void> {
-    const present = new Set(listed);
-    const vanished = [...state.files.values()].filter((f) => f.status !== 'vanished' && !present.has(f.id));
-    if (vanished.length === 0) return;
-    await this.#emitAlerts(
+  #reportVanished(vanished: FileRecord[], device: DeviceContext): Promise<number> {
+    return this.#emitAlerts(
       vanished.map((f) => ({ kind: 'file_vanished' as const, fileId: f.id, file: { id: f.id, sha256: f.sha256, size: f.size }, discriminator: f.sha256, message: `${this.name}: audit log file ${f.id} (${f.records} records, ingested ${f.ingestedAt}) is no longer listed by the device` })),
       device,
-      result,
     );
-    for (const f of vanished) f.status = 'vanished';
-    await this.#o.store.save(state);
   }
 
   /** Files checkpointed for another output are collected again for this one: say so once. */
-  #noticeOtherOutputs(state: DeviceState, pending: string[]): void {
+  #noticeOtherOutputs(state: Readonly<DeviceState>, pending: string[]): void {
     const elsewhere = pending.map((id) => state.files.get(id)).filter((f): f is FileRecord => f !== undefined);
     if (elsewhere.length === 0) return;
     const before = [...new Set(elsewhere.flatMap((f) => f.outputs))];
@@ -247,10 +260,10 @@ export class DeviceCollector {
   }
 
   /**
-   * Streams one file from the device into the output. Not checkpointed unless the output acknowledged every
+   * Streams one file from the device into the output. Checkpointed only when the output acknowledged every
    * document, and never when the file has no records (alerted, fetched again next cycle).
    */
-  async #collectFile(state: DeviceState, id: string, trustedKeys: Buffer[], device: DeviceContext, result: CycleResult): Promise<void> {
+  async #collectFile(checkpoint: Checkpoint, id: string, trustedKeys: Buffer[], device: DeviceContext): Promise<FileOutcome> {
     const now = new Date();
     const options = { loggerKey: trustedKeys, deviceName: this.name, context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated } };
     const unit = this.#o.sink.open(`${this.name}/${id}`);
@@ -263,22 +276,21 @@ export class DeviceCollector {
       });
     } catch (err) {
       void unit.end().catch(() => undefined); // what was sent stays; document ids absorb the resend
-      if (await this.#skippable(err, id, device, result)) return;
+      const skipped = await this.#skipped(err, id, device);
+      if (skipped) return skipped;
       throw err;
     }
     const { verdict, file } = fetched;
     if (verdict.lines.total === 0) {
       void unit.end().catch(() => undefined);
       const message = `${this.name}: audit log file ${id} answered with no records (${file.size} bytes); not checkpointed, fetched again next cycle`;
-      await this.#emitAlerts([{ kind: 'file_empty', fileId: id, file, discriminator: file.sha256, message }], device, result);
-      result.filesSkipped++;
-      return;
+      return { kind: 'skipped', alerts: await this.#emitAlerts([{ kind: 'file_empty', fileId: id, file, discriminator: file.sha256, message }], device) };
     }
     const { summary, alerts } = await finishFile(unit, options, file, verdict);
     // Acknowledged: only now is the file checkpointed.
     const iso = now.toISOString();
-    const previous = state.files.get(id);
-    state.files.set(id, {
+    const previous = checkpoint.state.files.get(id);
+    const record: FileRecord = {
       id,
       size: file.size,
       sha256: file.sha256,
@@ -292,69 +304,63 @@ export class DeviceCollector {
       status: 'ingested',
       ingestedAt: iso,
       checkedAt: iso,
-      outputs: [...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId],
-    });
-    await this.#o.store.save(state);
-    this.#count(result, verdict, summary, alerts);
+      outputs: [...new Set([...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId])],
+    };
+    await checkpoint.commit({ kind: 'file_ingested', record });
     const fields = { file: id, records: verdict.lines.total, verified: verdict.lines.verified, written: summary.written, duplicates: summary.duplicates, dead_lettered: summary.deadLettered };
     if (verdict.valid) this.#o.log.info(fields, 'file ingested');
-    else this.#o.log.warn({ ...fields, problems: state.files.get(id)!.problems }, 'file ingested with verification problems; every event is flagged and alerts were raised');
+    else this.#o.log.warn({ ...fields, problems: record.problems }, 'file ingested with verification problems; every event is flagged and alerts were raised');
+    return { kind: 'ingested', verdict, summary, alerts };
   }
 
   /**
    * A file that cannot be had this cycle is skipped, not a failed cycle: the current boot's (406, after
    * the next reboot), and, with an alert, a listed file that answers 404 or is larger than max_file_bytes.
    */
-  async #skippable(err: unknown, id: string, device: DeviceContext, result: CycleResult): Promise<boolean> {
-    if (!(err instanceof DeviceError)) return false;
+  async #skipped(err: unknown, id: string, device: DeviceContext): Promise<FileOutcome | null> {
+    if (!(err instanceof DeviceError)) return null;
     if (err.code === 'locked') {
       this.#o.log.debug({ file: id }, 'file locked by the device (current boot); next cycle');
-      result.locked = id;
-      return true;
+      return { kind: 'locked', id };
     }
-    if (err.code !== 'not_found' && err.code !== 'too_large') return false;
+    if (err.code !== 'not_found' && err.code !== 'too_large') return null;
     const kind = err.code === 'not_found' ? 'file_unreadable' : 'file_too_large';
-    await this.#emitAlerts([{ kind, fileId: id, discriminator: err.code, message: `${err.message}; file ${id} skipped, tried again next cycle` }], device, result);
-    result.filesSkipped++;
-    return true;
+    const alert: Alert = { kind, fileId: id, discriminator: err.code, message: `${err.message}; file ${id} skipped, tried again next cycle` };
+    return { kind: 'skipped', alerts: await this.#emitAlerts([alert], device) };
   }
 
-  /** Fetches ingested files again once `recheck_interval` has passed: changed bytes are an alert. */
-  async #recheck(state: DeviceState, listed: string[], trustedKeys: Buffer[], device: DeviceContext, result: CycleResult, signal?: AbortSignal): Promise<void> {
-    const due = Date.now() - this.#o.config.recheck_interval;
-    const present = new Set(listed);
-    for (const record of state.files.values()) {
-      if (signal?.aborted) return;
-      if (record.status === 'vanished' || !present.has(record.id) || Date.parse(record.checkedAt) > due) continue;
-      let seen: { file: FetchedFile; verdict: FileVerdict };
-      try {
-        seen = await this.#o.client.streamLogFile(record.id, async (body) => {
-          const tap = new HashingTap(record.id);
-          const verdict = await verdictOf(tap.through(body), trustedKeys);
-          return { file: tap.file(), verdict };
-        });
-      } catch (err) {
-        if (await this.#skippable(err, record.id, device, result)) continue;
-        throw err;
-      }
-      this.#progress();
-      const { file, verdict } = seen;
-      record.checkedAt = new Date().toISOString();
-      if (file.sha256 === record.sha256 || file.sha256 === record.changedSha256) continue;
-      const how = file.size < record.size ? `shorter by ${record.size - file.size} bytes` : file.size > record.size ? `longer by ${file.size - record.size} bytes` : 'same size, different content';
-      await this.#emitAlerts(
-        [{ kind: 'file_changed', fileId: record.id, file, previousSha256: record.sha256, currentSha256: file.sha256, discriminator: file.sha256, message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again` }],
-        device,
-        result,
-      );
-      record.status = 'changed';
-      record.changedSha256 = file.sha256;
-      await this.#o.store.save(state);
+  /** Fetches an ingested file again (`recheck_interval`): changed bytes are an alert, never a re-ingest. */
+  async #recheck(checkpoint: Checkpoint, record: FileRecord, trustedKeys: Buffer[], device: DeviceContext): Promise<{ kind: 'checked' | 'locked' | 'skipped'; alerts: number }> {
+    let seen: { file: FetchedFile; verdict: FileVerdict };
+    try {
+      seen = await this.#o.client.streamLogFile(record.id, async (body) => {
+        const tap = new HashingTap(record.id);
+        const verdict = await verdictOf(tap.through(body), trustedKeys);
+        return { file: tap.file(), verdict };
+      });
+    } catch (err) {
+      const skipped = await this.#skipped(err, record.id, device);
+      if (skipped === null) throw err;
+      return skipped.kind === 'skipped' ? { kind: 'skipped', alerts: skipped.alerts } : { kind: 'locked', alerts: 0 };
     }
+    const { file, verdict } = seen;
+    const at = new Date().toISOString();
+    if (file.sha256 === record.sha256 || file.sha256 === record.changedSha256) {
+      checkpoint.stage({ kind: 'file_checked', id: record.id, at });
+      return { kind: 'checked', alerts: 0 };
+    }
+    const how = file.size < record.size ? `shorter by ${record.size - file.size} bytes` : file.size > record.size ? `longer by ${file.size - record.size} bytes` : 'same size, different content';
+    const alerts = await this.#emitAlerts(
+      [{ kind: 'file_changed', fileId: record.id, file, previousSha256: record.sha256, currentSha256: file.sha256, discriminator: file.sha256, message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again` }],
+      device,
+    );
+    await checkpoint.commit({ kind: 'file_checked', id: record.id, at, changedSha256: file.sha256 });
+    return { kind: 'checked', alerts };
   }
 
-  async #emitAlerts(alerts: Alert[], device: DeviceContext, result: CycleResult): Promise<void> {
-    const ctx = this.#integrityContext(device, new Date());
+  /** Writes the alerts as one acknowledged unit; returns how many were raised. */
+  async #emitAlerts(alerts: Alert[], device: DeviceContext): Promise<number> {
+    const ctx: IntegrityContext = { device, namespace: this.#o.config.namespace, now: new Date() };
     const unit = this.#o.sink.open(`${this.name}/alerts`);
     for (const alert of alerts) {
       this.#o.log.error({ alert: alert.kind, file: alert.fileId }, alert.message);
@@ -362,32 +368,44 @@ export class DeviceCollector {
       await unit.write(alertDocument(ctx, alert) as IndexDocument);
     }
     await unit.end();
-    result.alerts += alerts.length;
+    return alerts.length;
   }
+}
 
-  #integrityContext(device: DeviceContext, now: Date): IntegrityContext {
-    return { device, namespace: this.#o.config.namespace, now };
-  }
+/** What collecting one file came to. */
+type FileOutcome =
+  | { readonly kind: 'ingested'; readonly verdict: FileVerdict; readonly summary: UnitSummary; readonly alerts: number }
+  | { readonly kind: 'locked'; readonly id: string }
+  | { readonly kind: 'skipped'; readonly alerts: number };
 
-  #count(result: CycleResult, verdict: FileVerdict, summary: UnitSummary, alerts: number): void {
-    const { metrics } = this.#o;
-    result.filesIngested++;
-    if (!verdict.valid) result.filesInvalid++;
-    result.records += verdict.lines.total;
-    result.verified += verdict.lines.verified;
-    result.alerts += alerts;
-    result.written += summary.written;
-    result.duplicates += summary.duplicates;
-    result.deadLettered += summary.deadLettered;
-    for (const [kind, n] of Object.entries(verdict.problemCounts)) {
-      if (n === 0) continue;
-      result.problems[kind as ProblemKind] = (result.problems[kind as ProblemKind] ?? 0) + n;
-      metrics.problems.inc({ device: this.name, kind }, n);
-      metrics.alerts.inc({ device: this.name, kind });
-    }
-    metrics.files.inc({ device: this.name });
-    metrics.records.inc({ device: this.name }, verdict.lines.total);
+/** Adds one file's outcome to the cycle's tally and the metrics. */
+function tally(result: CycleResult, outcome: FileOutcome, metrics: Metrics): void {
+  if (outcome.kind === 'locked') {
+    result.locked = outcome.id;
+    return;
   }
+  result.alerts += outcome.alerts;
+  if (outcome.kind === 'skipped') {
+    result.filesSkipped++;
+    return;
+  }
+  const { verdict, summary } = outcome;
+  const device = result.device;
+  result.filesIngested++;
+  if (!verdict.valid) result.filesInvalid++;
+  result.records += verdict.lines.total;
+  result.verified += verdict.lines.verified;
+  result.written += summary.written;
+  result.duplicates += summary.duplicates;
+  result.deadLettered += summary.deadLettered;
+  for (const [kind, n] of Object.entries(verdict.problemCounts)) {
+    if (n === 0) continue;
+    result.problems[kind as ProblemKind] = (result.problems[kind as ProblemKind] ?? 0) + n;
+    metrics.problems.inc({ device, kind }, n);
+    metrics.alerts.inc({ device, kind });
+  }
+  metrics.files.inc({ device });
+  metrics.records.inc({ device }, verdict.lines.total);
 }
 
 /** SHA-256 and size of a body as it streams past. */

@@ -3,6 +3,7 @@ import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PROBLEM_KINDS } from '../logfile/verify.js';
+import { ForwarderError } from '../shared/errors.js';
 
 /** Most key-segment fingerprints kept per file: a file of KEY_INIT lines only must not bloat the state. */
 export const MAX_SEGMENTS_KEPT = 64;
@@ -34,6 +35,8 @@ const fileRecord = z.object({
 
 const stateFile = z.object({
   version: z.literal(1),
+  /** Counts the saves: a conditional save refuses to overwrite a state it did not read. */
+  revision: z.number().int().nonnegative().default(0),
   device: z.string(),
   serial: z.string().nullable(),
   loggerKey: z.object({
@@ -56,6 +59,7 @@ export type DeviceState = Omit<z.infer<typeof stateFile>, 'files'> & { files: Ma
 export function emptyState(device: string): DeviceState {
   return {
     version: 1,
+    revision: 0,
     device,
     serial: null,
     loggerKey: { trusted: null, source: null, since: null },
@@ -97,23 +101,35 @@ export function encodeState(state: DeviceState): string {
 export interface StateStore {
   /** The device's state; a fresh one if none. `recovered` names a corrupt file that was moved aside. */
   load(device: string): Promise<{ state: DeviceState; recovered: string | null }>;
-  save(state: DeviceState): Promise<void>;
+  /**
+   * Writes the state and returns its new revision. With `ifRevision`, only if the stored state still has
+   * that revision (else StateConflictError): a cluster store will fence a writer that lost its lease so.
+   */
+  save(state: DeviceState, options?: { ifRevision?: number }): Promise<number>;
   devices(): Promise<string[]>;
   reset(device: string): Promise<boolean>;
   /** Read-only: the state, or why there is none usable; never moves, renames or writes anything. */
   inspect(device: string): Promise<StateInspection>;
 }
 
+/** A conditional save found a newer state than the one it read: another writer was there. */
+export class StateConflictError extends Error {
+  override readonly name = 'StateConflictError';
+}
+
 /** A state file that exists but cannot be read (permissions, a directory in its place): one line, naming it. */
-export class StateReadError extends Error {
+export class StateReadError extends ForwarderError {
   override readonly name = 'StateReadError';
+  readonly code = 'state_unreadable';
+  readonly transient = false;
   constructor(
     readonly path: string,
-    readonly code: string | undefined,
+    /** The system error code (EACCES, EISDIR, ...); `code` is the forwarder's own. */
+    readonly sysCode: string | undefined,
     options?: { cause?: unknown },
   ) {
-    const denied = code === 'EACCES' || code === 'EPERM';
-    const why = denied ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : code;
+    const denied = sysCode === 'EACCES' || sysCode === 'EPERM';
+    const why = denied ? 'permission denied' : sysCode === 'EISDIR' ? 'is a directory' : sysCode;
     super(`cannot read the state file ${path}: ${why ?? 'unknown error'}`, options);
   }
 }
@@ -163,13 +179,23 @@ export class FileStateStore implements StateStore {
     return { verdict: 'ok', path, state: decoded.state };
   }
 
-  async save(state: DeviceState): Promise<void> {
+  // The revision check and the write are not one atomic step here: the state_dir lock keeps other
+  // collectors out, and `state` commands change only what a running cycle does not (a halt).
+  async save(state: DeviceState, options: { ifRevision?: number } = {}): Promise<number> {
     await mkdir(this.dir, { recursive: true });
     const path = this.#path(state.device);
+    if (options.ifRevision !== undefined) {
+      const stored = await this.inspect(state.device);
+      const revision = stored.verdict === 'ok' ? stored.state.revision : 0;
+      if (stored.verdict !== 'none' && revision !== options.ifRevision) {
+        throw new StateConflictError(`${path} changed underneath (revision ${revision}, expected ${options.ifRevision}); not overwritten`);
+      }
+    }
+    const next = { ...state, revision: state.revision + 1 };
     const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const handle = await open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(encodeState(state));
+      await handle.writeFile(encodeState(next));
       await handle.sync();
     } finally {
       await handle.close();
@@ -181,6 +207,7 @@ export class FileStateStore implements StateStore {
     } finally {
       await dir.close();
     }
+    return next.revision;
   }
 
   async devices(): Promise<string[]> {
