@@ -1,6 +1,7 @@
 import { IMPORT_USAGE, SETUP_USAGE, importCommand, setupCommand } from './setup-import-commands.js';
 import { CHECK_CONFIG_USAGE, STATE_USAGE, checkConfigCommand, stateCommand } from './config-commands.js';
-import { EXIT_USAGE, UsageError } from './errors.js';
+import { ForwarderError, exitCodeFor } from '../shared/errors.js';
+import { EXIT_USAGE } from './errors.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { type Output, processOutput } from './output.js';
 import { PARSE_USAGE, parseCommand } from './parse-command.js';
@@ -39,8 +40,13 @@ export async function main(argv: string[], out: Output = processOutput): Promise
   try {
     return await command.run(rest, out);
   } catch (err) {
-    // Usage mistakes and argument errors are one line; anything else is a bug and keeps its stack.
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    // Expected conditions (usage mistakes included) and argument errors are one line; anything else is a bug
+    // and keeps its stack.
+    if (err instanceof ForwarderError) {
+      out.error(`${name}: ${err.message}`);
+      return exitCodeFor(err);
+    }
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       out.error(`${name}: ${(err as Error).message}`);
       return EXIT_USAGE;
     }

@@ -6,11 +6,11 @@ import { pollDevice } from '../collector/poll.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
-import { Metrics, MetricsListenError, serveMetrics } from '../observability/metrics.js';
+import { Metrics, serveMetrics } from '../observability/metrics.js';
 import { Progress } from '../observability/progress.js';
 import { SetupError } from '../sinks/elasticsearch/setup.js';
-import { StateLockError, lockStateDir } from '../state/lock.js';
-import { StateReadError } from '../state/store.js';
+import { ForwarderError, exitCodeFor } from '../shared/errors.js';
+import { lockStateDir } from '../state/lock.js';
 import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
@@ -23,10 +23,11 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
   try {
     return await run(argv, out);
   } catch (err) {
-    // Conditions the operator fixes, not bugs: one line each, no stack.
-    if (err instanceof StateLockError || err instanceof StateReadError || err instanceof MetricsListenError) {
+    // Conditions the operator fixes, not bugs (state locked or unreadable, metrics.listen refused: exit 2):
+    // one line each, no stack. UsageError goes on to main(), which prefixes the command name.
+    if (err instanceof ForwarderError && !(err instanceof UsageError)) {
       out.error(err.message);
-      return EXIT_USAGE;
+      return exitCodeFor(err);
     }
     throw err;
   }

@@ -9,6 +9,7 @@ import { parseLogBatches } from '../logfile/parse.js';
 import type { ParsedRecord } from '../logfile/types.js';
 import { type FileVerdict, LogVerifier, type ProblemKind } from '../logfile/verify.js';
 import type { Metrics } from '../observability/metrics.js';
+import { HaltedError, errorCode } from '../shared/errors.js';
 import type { Sink, UnitSummary } from '../sinks/sink.js';
 import { Checkpoint } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
@@ -167,7 +168,7 @@ export class DeviceCollector {
       if (!result.interrupted) metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
       return { ...result, ok: !result.interrupted };
     } catch (err) {
-      metrics.errors.inc({ device: this.name, code: err instanceof DeviceError ? err.code : 'other' });
+      metrics.errors.inc({ device: this.name, code: errorCode(err) });
       return { ...result, error: err as Error, interrupted: signal?.aborted ?? false };
     } finally {
       this.#cycleStartedAt = null;
@@ -186,7 +187,7 @@ export class DeviceCollector {
     this.#o.metrics.halted.set({ device: this.name }, 1);
     const since = state.halted?.since ?? '?';
     const why = `halted since ${since}: ${state.halted?.reason ?? ''}; run hem-forwarder state accept-key ${this.name} after checking the device`;
-    return { ...result, halted: true, error: new Error(why) };
+    return { ...result, halted: true, error: new HaltedError(this.name, why) };
   }
 
   async #reportCorruptState(movedTo: string): Promise<number> {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { DeviceConfig } from '../config/schema.js';
 import { backoffDelay, sleep } from '../shared/backoff.js';
+import { errorCode } from '../shared/errors.js';
 import type { CycleResult, DeviceCollector } from './device-collector.js';
 
 /** What the poll loop needs of a device: its collector and its config. */
@@ -29,7 +30,7 @@ export async function pollDevice(handle: Polled, log: Logger, signal: AbortSigna
       wait = Math.max(1000, backoffDelay(failures - 1, ERROR_BACKOFF_BASE_MS, ERROR_BACKOFF_MAX_MS, () => 0.5 + Math.random() / 2));
       if (failures === 1 || Date.now() - lastLogged > REPEAT_LOG_MS) {
         lastLogged = Date.now();
-        log.error({ device: handle.config.name, failures, retry_in_ms: wait, code: (result.error as { code?: string }).code }, failures === 1 ? result.error.message : `still failing after ${failures} attempts: ${result.error.message}`);
+        log.error({ device: handle.config.name, failures, retry_in_ms: wait, code: errorCode(result.error) }, failures === 1 ? result.error.message : `still failing after ${failures} attempts: ${result.error.message}`);
       }
     } else if (failures > 0) {
       log.info({ device: handle.config.name, failures }, 'device collection recovered');

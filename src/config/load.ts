@@ -1,11 +1,14 @@
 import { type Stats, closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { ForwarderError } from '../shared/errors.js';
 import { redactUrls } from '../shared/redact.js';
 import { type Config, configSchema } from './schema.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends ForwarderError {
   override readonly name = 'ConfigError';
+  readonly code = 'config';
+  readonly transient = false;
   constructor(
     readonly file: string,
     readonly problems: readonly string[],

@@ -1,3 +1,5 @@
+import { ForwarderError } from '../shared/errors.js';
+
 /** Why a device request failed; each code has one actionable explanation. */
 export type DeviceErrorCode =
   | 'unauthorized' // 401: passphrase rejected, or the token was refused twice
@@ -14,7 +16,7 @@ export type DeviceErrorCode =
   | 'too_large' // an answer longer than the forwarder accepts (max_file_bytes for log files)
   | 'protocol'; // an answer that is not what the API documents
 
-export class DeviceError extends Error {
+export class DeviceError extends ForwarderError {
   override readonly name = 'DeviceError';
   readonly code: DeviceErrorCode;
   readonly status: number | undefined;

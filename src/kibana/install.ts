@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, FormData, fetch } from 'undici';
+import { ForwarderError } from '../shared/errors.js';
 import { PACKAGE_ROOT } from '../shared/package-info.js';
 
 export interface KibanaConnection {
@@ -13,8 +14,10 @@ export interface KibanaConnection {
   readonly insecure?: boolean;
 }
 
-export class KibanaError extends Error {
+export class KibanaError extends ForwarderError {
   override readonly name = 'KibanaError';
+  readonly code = 'kibana';
+  readonly transient = false;
 }
 
 export const SAVED_OBJECTS_FILE = join(PACKAGE_ROOT, 'mappings', 'kibana', 'encedo_hem-saved-objects.ndjson');

@@ -1,5 +1,6 @@
 import { type Server, createServer } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { ForwarderError } from '../shared/errors.js';
 import type { SinkStats } from '../sinks/sink.js';
 
 /** The forwarder's Prometheus metrics (`hemfwd_*`), one registry per process. */
@@ -31,11 +32,14 @@ export class Metrics {
 }
 
 /** `metrics.listen` cannot be served (address in use, not on this host, no permission): a config problem. */
-export class MetricsListenError extends Error {
+export class MetricsListenError extends ForwarderError {
   override readonly name = 'MetricsListenError';
+  readonly code = 'metrics_listen';
+  readonly transient = false;
   constructor(
     readonly listen: string,
-    readonly code: string | undefined,
+    /** The system error code (EADDRINUSE, ...); `code` is the forwarder's own. */
+    readonly sysCode: string | undefined,
     options?: { cause?: unknown },
   ) {
     const why: Record<string, string> = {
@@ -45,7 +49,8 @@ export class MetricsListenError extends Error {
       ENOTFOUND: 'host not found',
       EAI_AGAIN: 'host not found',
     };
-    super(`metrics.listen ${listen}: ${(code && why[code]) ?? `cannot listen (${code ?? 'unknown error'})`}`, options);
+    const reason = (sysCode && why[sysCode]) ?? `cannot listen (${sysCode ?? 'unknown error'})`;
+    super(`metrics.listen ${listen}: ${reason}`, options);
   }
 }
 

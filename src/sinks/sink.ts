@@ -1,4 +1,5 @@
 import type { IndexDocument } from '../ecs/map.js';
+import { ForwarderError } from '../shared/errors.js';
 
 /** What became of the documents of one unit of work (a log file). */
 export interface UnitSummary {
@@ -43,14 +44,17 @@ export interface Sink {
   abort(reason?: string): void;
 }
 
-export class SinkError extends Error {
+export class SinkError extends ForwarderError {
   override readonly name = 'SinkError';
+  /** An output stopped before the acknowledgement: the unit is sent again next time. */
+  readonly transient: boolean;
   constructor(
     readonly code: 'aborted' | 'auth' | 'rejected' | 'io',
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.transient = code === 'aborted';
   }
 }
 

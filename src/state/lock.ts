@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { ForwarderError } from '../shared/errors.js';
 
 /** Another process holds the state directory: two collectors on one state would both collect everything. */
-export class StateLockError extends Error {
+export class StateLockError extends ForwarderError {
   override readonly name = 'StateLockError';
+  readonly code = 'state_locked';
+  readonly transient = false;
 }
 
 interface Owner {

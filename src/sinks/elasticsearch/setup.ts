@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Client, errors } from '@elastic/elasticsearch';
+import { ForwarderError } from '../../shared/errors.js';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../../shared/package-info.js';
 
 export type EngineKind = 'elasticsearch' | 'opensearch';
@@ -23,8 +24,10 @@ export interface SetupAction {
   readonly version: string;
 }
 
-export class SetupError extends Error {
+export class SetupError extends ForwarderError {
   override readonly name = 'SetupError';
+  readonly code = 'setup';
+  readonly transient = false;
 }
 
 export const POLICY_NAME = 'logs-encedo_hem';
