@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
 import { type Config, type DeviceConfig, type ElasticsearchConfig, effectiveOutput } from '../config/schema.js';
+import { DEFAULTS as D } from '../config/defaults.js';
 import { DeviceClient } from '../device/client.js';
 import { type Metrics } from '../observability/metrics.js';
 import { redactUrl } from '../shared/redact.js';
@@ -44,7 +45,7 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
   const kind = effectiveOutput(config);
   if (kind === 'stdout') return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', id: 'stdout', client: null };
   if (kind === 'file') {
-    const file = config.output.file ?? { dir: 'data/out', max_bytes: 100 * 1024 * 1024 };
+    const file = config.output.file ?? { dir: D.file.dir, max_bytes: D.file.maxBytes };
     const sink = NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes });
     return { sink, description: `NDJSON files in ${file.dir}`, id: `file:${resolve(file.dir)}`, client: null };
   }
@@ -65,7 +66,7 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     flushCount: es.flush_count,
     flushIntervalMs: es.flush_interval,
     concurrency: es.concurrency,
-    deadLetterFile: es.dead_letter_file ?? join(config.state_dir, 'deadletter.ndjson'),
+    deadLetterFile: es.dead_letter_file ?? join(config.state_dir, D.elasticsearch.deadLetterFileName),
     log: log.child({ component: 'output' }),
   });
   return { sink, id: `elasticsearch:${engine.clusterUuid}`, description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')} (data streams logs-encedo_hem.*)`, client };

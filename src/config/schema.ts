@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULTS as D } from './defaults.js';
 import { Secret } from './secret.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
@@ -41,19 +42,19 @@ const device = z
     tls: tls.optional(),
     logger_key: base64Key.optional(),
     trust_on_first_use: z.boolean().default(false),
-    on_key_change: z.enum(['halt', 'alert']).default('halt'),
-    poll_interval: duration.default(300_000),
-    recheck_interval: duration.default(86_400_000),
-    namespace: namespace.default('default'),
+    on_key_change: z.enum(['halt', 'alert']).default(D.device.onKeyChange),
+    poll_interval: duration.default(D.device.pollIntervalMs),
+    recheck_interval: duration.default(D.device.recheckIntervalMs),
+    namespace: namespace.default(D.device.namespace),
     tags: z.array(z.string().min(1)).default([]),
-    request_timeout: duration.default(30_000),
+    request_timeout: duration.default(D.device.requestTimeoutMs),
     /** Whole-request bound: a device that trickles its answer cannot hold a request longer. */
-    request_deadline: duration.default(600_000),
+    request_deadline: duration.default(D.device.requestDeadlineMs),
     /** Largest log file accepted from the device; a longer answer is cut off and alerted. */
-    max_file_bytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+    max_file_bytes: z.number().int().min(1024).default(D.device.maxFileBytes),
     /** Most log file ids one listing may bring. */
-    max_files: z.number().int().min(1).max(1_000_000).default(10_000),
-    pacing: duration.default(0),
+    max_files: z.number().int().min(1).max(1_000_000).default(D.device.maxFiles),
+    pacing: duration.default(D.device.pacingMs),
     simulator: simulator.optional(),
   })
   .superRefine((d, ctx) => {
@@ -78,11 +79,11 @@ const elasticsearch = z
     ca: z.string().min(1).optional(),
     ca_fingerprint: z.string().min(1).optional(),
     setup: z.boolean().default(true),
-    retention: z.string().regex(/^\d+[dhm]$/, 'like 365d').default('365d'),
-    flush_bytes: z.number().int().positive().default(5 * 1024 * 1024),
-    flush_count: z.number().int().positive().default(5000),
-    flush_interval: duration.default(1000),
-    concurrency: z.number().int().min(1).max(16).default(2),
+    retention: z.string().regex(/^\d+[dhm]$/, 'like 365d').default(D.elasticsearch.retention),
+    flush_bytes: z.number().int().positive().default(D.elasticsearch.flushBytes),
+    flush_count: z.number().int().positive().default(D.elasticsearch.flushCount),
+    flush_interval: duration.default(D.elasticsearch.flushIntervalMs),
+    concurrency: z.number().int().min(1).max(16).default(D.elasticsearch.concurrency),
     dead_letter_file: z.string().optional(),
   })
   .refine((e) => !(e.username && !e.password), { path: ['password'], message: 'required with username' });
@@ -91,7 +92,9 @@ const output = z.strictObject({
   /** `auto`: Elasticsearch when `elasticsearch.hosts` (or `cloud_id`) is set, else NDJSON files. */
   type: z.enum(['auto', 'elasticsearch', 'file', 'stdout']).default('auto'),
   elasticsearch: elasticsearch.optional(),
-  file: z.strictObject({ dir: z.string().default('data/out'), max_bytes: z.number().int().positive().default(100 * 1024 * 1024) }).optional(),
+  file: z
+    .strictObject({ dir: z.string().default(D.file.dir), max_bytes: z.number().int().positive().default(D.file.maxBytes) })
+    .optional(),
 });
 
 const kibana = z.strictObject({
@@ -115,9 +118,9 @@ const listen = z
 
 export const configSchema = z
   .strictObject({
-    state_dir: z.string().default('data/state'),
+    state_dir: z.string().default(D.stateDir),
     /** `run --once` as a whole stops after this long (exit 3); unfinished files are collected next run. */
-    once_timeout: duration.default(6 * 3_600_000),
+    once_timeout: duration.default(D.onceTimeoutMs),
     log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'), format: z.enum(['auto', 'ecs', 'pretty']).default('auto') }).default({ level: 'info', format: 'auto' }),
     metrics: z.strictObject({ listen }).optional(),
     devices: z.array(device).min(1, 'at least one device'),

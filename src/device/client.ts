@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULTS as D } from '../config/defaults.js';
 import { decodeBase64 } from '../shared/base64.js';
 import { backoffDelay, sleep } from '../shared/backoff.js';
 import { ed25519Verify } from '../shared/ed25519.js';
@@ -36,17 +37,17 @@ export interface DeviceClientOptions {
 }
 
 export const DEFAULTS = {
-  connectTimeoutMs: 10_000,
-  responseTimeoutMs: 30_000,
-  pacingMs: 0,
-  retries: 3,
-  retryBaseMs: 500,
-  retryMaxMs: 10_000,
-  tokenLifetimeS: 8 * 3600,
-  scope: 'logger:get',
-  requestDeadlineMs: 10 * 60_000,
-  maxFileBytes: 256 * 1024 * 1024,
-  maxFiles: 10_000,
+  connectTimeoutMs: D.device.connectTimeoutMs,
+  responseTimeoutMs: D.device.requestTimeoutMs,
+  pacingMs: D.device.pacingMs,
+  retries: D.device.retries,
+  retryBaseMs: D.device.retryBaseMs,
+  retryMaxMs: D.device.retryMaxMs,
+  tokenLifetimeS: D.device.tokenLifetimeS,
+  scope: D.device.scope,
+  requestDeadlineMs: D.device.requestDeadlineMs,
+  maxFileBytes: D.device.maxFileBytes,
+  maxFiles: D.device.maxFiles,
 } as const;
 
 const LIST_PAGE_MAX = 128;
