@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { createReadStream, readFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -11,6 +12,8 @@ import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
 import { connectionFromEnv, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
 import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
 import { SinkError } from '../sinks/sink.js';
+import { ForwarderError } from '../shared/errors.js';
+import { DEFAULTS as D } from '../config/defaults.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
@@ -146,7 +149,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       'key-file': { type: 'string' },
       serial: { type: 'string' },
       namespace: { type: 'string', default: 'default' },
-      'dead-letter-file': { type: 'string', default: 'data/deadletter.ndjson' },
+      'dead-letter-file': { type: 'string', default: join(D.stateDir, D.elasticsearch.deadLetterFileName) },
     },
   });
   if (positionals.length === 0) throw new UsageError(`no FILE given; usage: ${IMPORT_USAGE}`);
@@ -187,7 +190,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
         });
       } catch (err) {
         // An output failure (SinkError has a code too) ends the import; only a file that cannot be read is skipped.
-        if (err instanceof SinkError || (err as NodeJS.ErrnoException).code === undefined) throw err;
+        if (err instanceof ForwarderError || (err as NodeJS.ErrnoException).code === undefined) throw err;
         out.error(`cannot read ${file}: ${describeIoError(err)}`);
         exit = EXIT_USAGE;
         continue;

@@ -3,12 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errors } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
-import {
-  appendDeadLetterFile,
-  blockReason,
-  itemResults,
-  itemVerdict,
-} from '../../src/sinks/elasticsearch/bulk-sink.js';
+import { blockReason, itemResults } from '../../src/sinks/elasticsearch/transport.js';
+import { classifyItem as itemVerdict } from '../../src/sinks/search/classify.js';
+import { appendDeadLetterFile } from '../../src/sinks/search/deadletter-file.js';
 import { SinkError } from '../../src/sinks/sink.js';
 
 function responseError(statusCode: number, body: unknown): errors.ResponseError {

@@ -1,0 +1,50 @@
+/** The answer to one document of a bulk request, in request order. */
+export interface BulkItemResult {
+  readonly status: number;
+  /** The engine's error type (`mapper_parsing_exception`, `cluster_block_exception`, ...), or 'unknown'. */
+  readonly type: string;
+  /** The engine's error reason, or `HTTP <status>`. */
+  readonly reason: string;
+}
+
+/** What is known about a bulk request that failed as a whole; classify.ts decides what to do about it. */
+export interface BulkRequestFailure {
+  /** The HTTP status, when the engine answered. */
+  readonly status?: number;
+  /** The engine's error type, e.g. `cluster_block_exception` (also when only a root cause has it). */
+  readonly type?: string;
+  /** The engine's error reason, for the log. */
+  readonly reason?: string;
+  /** No answer: connection refused or reset, timeout, no living node. */
+  readonly unreachable?: boolean;
+  /** An answer that cannot be matched to the request (an item without a status, an unparsable body). */
+  readonly malformed?: boolean;
+}
+
+/** A whole bulk request failed. The message is one line fit for the log (e.g. `HTTP 503: ...`). */
+export class BulkRequestError extends Error {
+  override readonly name = 'BulkRequestError';
+  constructor(
+    message: string,
+    readonly failure: BulkRequestFailure,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * One search engine's bulk API. `lines` are NDJSON lines, an action line then a source line per document.
+ * Resolves with one result per document as the engine answered (the sink checks the count); rejects with a
+ * BulkRequestError when the request failed as a whole. Never retries: the sink owns retrying.
+ */
+export interface BulkTransport {
+  /** The engine's name as the log and errors should say it ("Elasticsearch"). */
+  readonly name: string;
+  bulk(lines: readonly string[], signal: AbortSignal): Promise<BulkItemResult[]>;
+}
+
+/** The action line that creates `id` in the data stream `index` (data streams take `create` only). */
+export function createAction(index: string, id: string): string {
+  return `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}`;
+}
