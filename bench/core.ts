@@ -26,7 +26,14 @@ async function generate(): Promise<void> {
   const kid = Buffer.alloc(16, 7).toString('base64url');
   for (let i = 0; i < RECORDS; i++) {
     if (i % PER_SEGMENT === 0) buf += writer.keyInit(createHash('sha256').update(`k${i}`).digest(), 0x62310ba5 + i);
-    else buf += writer.append({ time: 0x62310ba5 + i, event: 20 + (i % 19), result: (i % 3) as 0 | 1 | 2, subject: i % 2 ? 'U' : kid, data: kid });
+    else
+      buf += writer.append({
+        time: 0x62310ba5 + i,
+        event: 20 + (i % 19),
+        result: (i % 3) as 0 | 1 | 2,
+        subject: i % 2 ? 'U' : kid,
+        data: kid,
+      });
     if (buf.length > 1 << 20) {
       if (!out.write(buf)) await once(out, 'drain');
       buf = '';
@@ -59,7 +66,8 @@ async function pipeline(): Promise<number> {
   for (;;) {
     const next = await docs.next();
     if (next.done) {
-      if (next.value.lines.verified !== RECORDS) throw new Error(`only ${next.value.lines.verified} of ${RECORDS} verified`);
+      if (next.value.lines.verified !== RECORDS)
+        throw new Error(`only ${next.value.lines.verified} of ${RECORDS} verified`);
       break;
     }
     for (const { doc } of next.value) {
@@ -83,10 +91,18 @@ const base = await timed(baseline);
 const full = await timed(pipeline);
 const rate = (r: { n: number; seconds: number }) => Math.round(r.n / r.seconds);
 const rssMb = process.resourceUsage().maxRSS / 1024;
-console.log(`bench:core  ${RECORDS.toLocaleString('en-US')} records, ${(size / 1e6).toFixed(1)} MB, ${RECORDS / PER_SEGMENT} key segments`);
-console.log(`baseline (split lines only):           ${rate(base).toLocaleString('en-US').padStart(12)} records/s  (${base.seconds.toFixed(2)} s)`);
-console.log(`parse+verify+map+serialize:            ${rate(full).toLocaleString('en-US').padStart(12)} records/s  (${full.seconds.toFixed(2)} s)`);
+console.log(
+  `bench:core  ${RECORDS.toLocaleString('en-US')} records, ${(size / 1e6).toFixed(1)} MB, ${RECORDS / PER_SEGMENT} key segments`,
+);
+console.log(
+  `baseline (split lines only):           ${rate(base).toLocaleString('en-US').padStart(12)} records/s  (${base.seconds.toFixed(2)} s)`,
+);
+console.log(
+  `parse+verify+map+serialize:            ${rate(full).toLocaleString('en-US').padStart(12)} records/s  (${full.seconds.toFixed(2)} s)`,
+);
 console.log(`ratio pipeline/baseline:               ${(rate(full) / rate(base)).toFixed(3)}`);
 console.log(`peak RSS:                              ${rssMb.toFixed(0)} MB`);
-console.log(`targets: >= 100,000 records/s end to end: ${rate(full) >= 100_000 ? 'met' : 'NOT met'}; peak RSS < 200 MB: ${rssMb < 200 ? 'met' : 'NOT met'}`);
+console.log(
+  `targets: >= 100,000 records/s end to end: ${rate(full) >= 100_000 ? 'met' : 'NOT met'}; peak RSS < 200 MB: ${rssMb < 200 ? 'met' : 'NOT met'}`,
+);
 rmSync(dir, { recursive: true, force: true });

@@ -25,8 +25,22 @@ interface Served {
 }
 
 async function serve(records: number): Promise<Served> {
-  const args = ['simulate', '--json', '--port', '0', '--boots', '1', '--events-per-boot', String(records), '--auth-delay-ms', '5'];
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, HEM_SIM_PASSPHRASE: PASSPHRASE } });
+  const args = [
+    'simulate',
+    '--json',
+    '--port',
+    '0',
+    '--boots',
+    '1',
+    '--events-per-boot',
+    String(records),
+    '--auth-delay-ms',
+    '5',
+  ];
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, HEM_SIM_PASSPHRASE: PASSPHRASE },
+  });
   const line = await new Promise<string>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -57,7 +71,10 @@ function peakRss(pid: number, exited: () => boolean): Promise<number> {
   });
 }
 
-async function runOnce(served: Served, elasticsearch: string | undefined): Promise<{ seconds: number; peak: number; records: number }> {
+async function runOnce(
+  served: Served,
+  elasticsearch: string | undefined,
+): Promise<{ seconds: number; peak: number; records: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-rss-'));
   const output = elasticsearch
     ? `output:\n  type: elasticsearch\n  elasticsearch: { hosts: ["${elasticsearch}"], flush_interval: 200ms }\n`
@@ -70,39 +87,63 @@ async function runOnce(served: Served, elasticsearch: string | undefined): Promi
     `    logger_key: ${served.loggerKey}`,
     `    namespace: bench${Date.now()}`,
   ].join('\n');
-  writeFileSync(join(dir, 'config.yaml'), `state_dir: ${dir}/state\nlog: { level: warn }\ndevices:\n${device}\n${output}`);
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    `state_dir: ${dir}/state\nlog: { level: warn }\ndevices:\n${device}\n${output}`,
+  );
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BENCH_PW: PASSPHRASE } });
+  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, BENCH_PW: PASSPHRASE },
+  });
   let done = false;
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => ((done = true), resolve(code))));
   const peak = await peakRss(child.pid!, () => done);
   const code = await exit;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`run --once exited with ${code}`);
-  const state = JSON.parse(readFileSync(join(dir, 'state', 'big.json'), 'utf8')) as { files: Record<string, { records: number }> };
+  const state = JSON.parse(readFileSync(join(dir, 'state', 'big.json'), 'utf8')) as {
+    files: Record<string, { records: number }>;
+  };
   const records = Object.values(state.files).reduce((a, f) => a + f.records, 0);
   return { seconds, peak, records };
 }
 
 const { values } = parseArgs({
-  options: { records: { type: 'string', default: '1000000' }, elasticsearch: { type: 'string' }, 'node-flag': { type: 'string', multiple: true } },
+  options: {
+    records: { type: 'string', default: '1000000' },
+    elasticsearch: { type: 'string' },
+    'node-flag': { type: 'string', multiple: true },
+  },
 });
 /** Node flags for the forwarder: by default those of the installed command's `#!` line, as a user runs it. */
-const nodeFlags = values['node-flag'] ?? (readFileSync(CLI, 'utf8').split('\n', 1)[0]!.match(/ (--\S+)/g) ?? []).map((f) => f.trim());
+const nodeFlags =
+  values['node-flag'] ??
+  (
+    readFileSync(CLI, 'utf8')
+      .split('\n', 1)[0]!
+      .match(/ (--\S+)/g) ?? []
+  ).map((f) => f.trim());
 const big = Number(values.records);
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
-console.log(`starting simulators (1,000 and ${big.toLocaleString('en-US')} records; the large one takes a while to build)...`);
+console.log(
+  `starting simulators (1,000 and ${big.toLocaleString('en-US')} records; the large one takes a while to build)...`,
+);
 const [small, large] = await Promise.all([serve(1000), serve(big)]);
 try {
   const base = await runOnce(small, values.elasticsearch);
   const run = await runOnce(large, values.elasticsearch);
   const where = values.elasticsearch ? `into ${values.elasticsearch}` : 'to stdout (discarded)';
   console.log(`run --once ${where}, one file per device, simulator in its own process, node ${nodeFlags.join(' ')}:`);
-  console.log(`  baseline ${base.records.toLocaleString('en-US')} records: ${base.seconds.toFixed(1)} s, peak RSS ${mb(base.peak)}`);
+  console.log(
+    `  baseline ${base.records.toLocaleString('en-US')} records: ${base.seconds.toFixed(1)} s, peak RSS ${mb(base.peak)}`,
+  );
   console.log(
     `  large    ${run.records.toLocaleString('en-US')} records: ${run.seconds.toFixed(1)} s, ${Math.round(run.records / run.seconds).toLocaleString('en-US')} records/s, peak RSS ${mb(run.peak)}`,
   );
-  console.log(`  peak RSS ratio large/baseline: ${(run.peak / base.peak).toFixed(2)} (target: under 250 MB for 1M records)`);
+  console.log(
+    `  peak RSS ratio large/baseline: ${(run.peak / base.peak).toFixed(2)} (target: under 250 MB for 1M records)`,
+  );
 } finally {
   small.child.kill();
   large.child.kill();

@@ -34,10 +34,23 @@ await setupCluster(client);
 const secret = new Uint8Array(createHash('sha256').update('bench').digest());
 const writer = new LogWriter({ signingKey: secret });
 let text = LogWriter.header('Encedo nGINE FW v1.2.2') + writer.keyInit(new Uint8Array(32).fill(1), 1_700_000_000);
-for (let i = 1; i < N; i++) text += writer.append({ time: 1_700_000_000 + i, event: 20 + (i % 19), result: 0, subject: 'U', data: Buffer.alloc(16, i % 256).toString('base64url') });
+for (let i = 1; i < N; i++)
+  text += writer.append({
+    time: 1_700_000_000 + i,
+    event: 20 + (i % 19),
+    result: 0,
+    subject: 'U',
+    data: Buffer.alloc(16, i % 256).toString('base64url'),
+  });
 const records = verifyLines(parseLogSync(Buffer.from(text)), ed25519PublicKey(secret)).records;
 const docsFor = (namespace: string) => {
-  const mapper = new RecordMapper({ device: { serial: 'bench' }, fileId: 'f', header: null, namespace, created: new Date() });
+  const mapper = new RecordMapper({
+    device: { serial: 'bench' },
+    fileId: 'f',
+    header: null,
+    namespace,
+    created: new Date(),
+  });
   return records.map((r) => mapper.map(r));
 };
 const run = `${Date.now().toString(36)}`;
@@ -47,7 +60,10 @@ async function baseline(c: Client, round: number): Promise<number> {
   const ns = `base${run}r${round}`;
   namespaces.push(ns);
   const docs = docsFor(ns);
-  const lines = docs.map((d) => [`{"create":{"_index":${JSON.stringify(d._index)},"_id":${JSON.stringify(d._id)}}}`, sourceJson(d)]);
+  const lines = docs.map((d) => [
+    `{"create":{"_index":${JSON.stringify(d._index)},"_id":${JSON.stringify(d._id)}}}`,
+    sourceJson(d),
+  ]);
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
@@ -66,7 +82,13 @@ async function throughSink(c: Client, round: number): Promise<number> {
   namespaces.push(ns);
   const docs = docsFor(ns);
   const t0 = performance.now();
-  const sink = new ElasticsearchBulkSink({ client: c, deadLetterFile: '/dev/null', flushCount: BATCH, flushBytes: 64 * 1024 * 1024, concurrency: CONCURRENCY });
+  const sink = new ElasticsearchBulkSink({
+    client: c,
+    deadLetterFile: '/dev/null',
+    flushCount: BATCH,
+    flushBytes: 64 * 1024 * 1024,
+    concurrency: CONCURRENCY,
+  });
   const unit = sink.open('bench');
   for (const d of docs) await unit.write(d);
   const summary = await unit.end();
@@ -81,9 +103,15 @@ await throughSink(client, 0);
 const base = await baseline(client, 1);
 const sink = await throughSink(client, 1);
 const rate = (s: number) => Math.round(N / s);
-console.log(`bench:sink  ${N.toLocaleString('en-US')} documents, batches of ${BATCH}, ${CONCURRENCY} requests in flight, ${url}`);
-console.log(`baseline (plain client, pre-serialized): ${rate(base).toLocaleString('en-US').padStart(10)} docs/s  (${base.toFixed(2)} s)`);
-console.log(`ElasticsearchBulkSink:                   ${rate(sink).toLocaleString('en-US').padStart(10)} docs/s  (${sink.toFixed(2)} s)`);
+console.log(
+  `bench:sink  ${N.toLocaleString('en-US')} documents, batches of ${BATCH}, ${CONCURRENCY} requests in flight, ${url}`,
+);
+console.log(
+  `baseline (plain client, pre-serialized): ${rate(base).toLocaleString('en-US').padStart(10)} docs/s  (${base.toFixed(2)} s)`,
+);
+console.log(
+  `ElasticsearchBulkSink:                   ${rate(sink).toLocaleString('en-US').padStart(10)} docs/s  (${sink.toFixed(2)} s)`,
+);
 console.log(`ratio sink/baseline:                     ${(rate(sink) / rate(base)).toFixed(3)}  (target >= 0.9)`);
 for (const ns of namespaces) await client.indices.deleteDataStream({ name: `logs-encedo_hem.audit-${ns}` });
 await client.close();

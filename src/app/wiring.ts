@@ -43,7 +43,8 @@ export interface Output {
 /** The configured output; for Elasticsearch, templates are installed first unless `setup: false`. */
 export async function createOutput(config: Config, log: Logger): Promise<Output> {
   const kind = effectiveOutput(config);
-  if (kind === 'stdout') return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', id: 'stdout', client: null };
+  if (kind === 'stdout')
+    return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', id: 'stdout', client: null };
   if (kind === 'file') {
     const file = config.output.file ?? { dir: D.file.dir, max_bytes: D.file.maxBytes };
     const sink = NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes });
@@ -56,7 +57,10 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     const setup = await setupCluster(client, { retention: es.retention });
     engine = setup.engine;
     const changed = setup.actions.filter((a) => a.action === 'create' || a.action === 'update');
-    log.info({ engine: `${engine.kind} ${engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) }, changed.length > 0 ? 'index templates installed' : 'index templates up to date');
+    log.info(
+      { engine: `${engine.kind} ${engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) },
+      changed.length > 0 ? 'index templates installed' : 'index templates up to date',
+    );
   } else {
     engine = await detectEngine(client);
   }
@@ -69,7 +73,12 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     deadLetterFile: es.dead_letter_file ?? join(config.state_dir, D.elasticsearch.deadLetterFileName),
     log: log.child({ component: 'output' }),
   });
-  return { sink, id: `elasticsearch:${engine.clusterUuid}`, description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')} (data streams logs-encedo_hem.*)`, client };
+  return {
+    sink,
+    id: `elasticsearch:${engine.clusterUuid}`,
+    description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')} (data streams logs-encedo_hem.*)`,
+    client,
+  };
 }
 
 export interface DeviceHandle {
@@ -82,7 +91,14 @@ export interface DeviceHandle {
 /** A client per device; a `simulator:` device runs in-process on loopback with a pinned certificate. */
 export async function createDevices(
   config: Config,
-  deps: { sink: Sink; outputId: string; store: StateStore; log: Logger; metrics: Metrics; onFile?: (d: string, done: number, total: number) => void },
+  deps: {
+    sink: Sink;
+    outputId: string;
+    store: StateStore;
+    log: Logger;
+    metrics: Metrics;
+    onFile?: (d: string, done: number, total: number) => void;
+  },
 ): Promise<DeviceHandle[]> {
   return Promise.all(
     config.devices.map(async (dc) => {
@@ -92,19 +108,37 @@ export async function createDevices(
       let passphrase = () => dc.passphrase!.reveal();
       if (dc.simulator) {
         const simPassphrase = randomBytes(12).toString('base64url');
-        simulator = await HemSimulator.start({ seed: dc.simulator.seed, boots: dc.simulator.boots, eventsPerBoot: dc.simulator.events_per_boot, segmentEvery: dc.simulator.segment_every, passphrase: simPassphrase });
+        simulator = await HemSimulator.start({
+          seed: dc.simulator.seed,
+          boots: dc.simulator.boots,
+          eventsPerBoot: dc.simulator.events_per_boot,
+          segmentEvery: dc.simulator.segment_every,
+          passphrase: simPassphrase,
+        });
         const ids = simulator.device.fileIds();
-        for (const t of dc.simulator.tamper) if (ids[t.file] && ids[t.file] !== simulator.device.currentFileId) simulator.device.tamper(ids[t.file]!, t.kind);
+        for (const t of dc.simulator.tamper)
+          if (ids[t.file] && ids[t.file] !== simulator.device.currentFileId)
+            simulator.device.tamper(ids[t.file]!, t.kind);
         passphrase = () => simPassphrase;
-        device = { ...dc, url: simulator.url, tls: { fingerprint: simulator.certSha256! }, logger_key: dc.logger_key ?? simulator.device.loggerPublicKey.toString('base64') };
-        log.info({ url: simulator.url, boots: dc.simulator.boots, tampered: dc.simulator.tamper.length }, 'started the in-process simulated device');
+        device = {
+          ...dc,
+          url: simulator.url,
+          tls: { fingerprint: simulator.certSha256! },
+          logger_key: dc.logger_key ?? simulator.device.loggerPublicKey.toString('base64'),
+        };
+        log.info(
+          { url: simulator.url, boots: dc.simulator.boots, tampered: dc.simulator.tamper.length },
+          'started the in-process simulated device',
+        );
       }
       const client = new DeviceClient({
         url: device.url!,
         name: dc.name,
         passphrase,
         log: deps.log,
-        ...(device.tls ? { tls: { ...device.tls, ...(device.tls.ca ? { ca: readFileSync(device.tls.ca, 'utf8') } : {}) } } : {}),
+        ...(device.tls
+          ? { tls: { ...device.tls, ...(device.tls.ca ? { ca: readFileSync(device.tls.ca, 'utf8') } : {}) } }
+          : {}),
         responseTimeoutMs: dc.request_timeout,
         requestDeadlineMs: dc.request_deadline,
         maxFileBytes: dc.max_file_bytes,
@@ -112,7 +146,16 @@ export async function createDevices(
         pacingMs: dc.pacing,
       });
       const { sink, outputId, store, metrics, onFile } = deps;
-      const collector = new DeviceCollector({ config: device, client, sink, outputId, store, log, metrics, ...(onFile ? { onFile } : {}) });
+      const collector = new DeviceCollector({
+        config: device,
+        client,
+        sink,
+        outputId,
+        store,
+        log,
+        metrics,
+        ...(onFile ? { onFile } : {}),
+      });
       return { collector, client, config: device, simulator };
     }),
   );

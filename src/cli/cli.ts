@@ -11,14 +11,34 @@ import { VERIFY_USAGE, verifyCommand } from './verify-command.js';
 type Command = (argv: string[], out: Output) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string; summary: string }> = {
-  run: { run: runCommand, usage: RUN_USAGE, summary: 'collect from every configured device (until stopped, or one cycle with --once)' },
-  'check-config': { run: checkConfigCommand, usage: CHECK_CONFIG_USAGE, summary: 'validate a config file without connecting to anything' },
-  state: { run: stateCommand, usage: STATE_USAGE, summary: 'show or reset checkpoints, or accept a changed logger key' },
+  run: {
+    run: runCommand,
+    usage: RUN_USAGE,
+    summary: 'collect from every configured device (until stopped, or one cycle with --once)',
+  },
+  'check-config': {
+    run: checkConfigCommand,
+    usage: CHECK_CONFIG_USAGE,
+    summary: 'validate a config file without connecting to anything',
+  },
+  state: {
+    run: stateCommand,
+    usage: STATE_USAGE,
+    summary: 'show or reset checkpoints, or accept a changed logger key',
+  },
   verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
   parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },
-  setup: { run: setupCommand, usage: SETUP_USAGE, summary: 'install or upgrade the index templates and lifecycle policy' },
+  setup: {
+    run: setupCommand,
+    usage: SETUP_USAGE,
+    summary: 'install or upgrade the index templates and lifecycle policy',
+  },
   import: { run: importCommand, usage: IMPORT_USAGE, summary: 'verify, map and index log files from disk' },
-  simulate: { run: simulateCommand, usage: SIMULATE_USAGE, summary: 'run a simulated Encedo HEM (HTTPS, self-signed) for tests and demos' },
+  simulate: {
+    run: simulateCommand,
+    usage: SIMULATE_USAGE,
+    summary: 'run a simulated Encedo HEM (HTTPS, self-signed) for tests and demos',
+  },
 };
 
 function help(): string {

@@ -6,8 +6,12 @@ import { UsageError } from './errors.js';
  * The pinned logger public key, from `--key BASE64` or `--key-file PATH`. The file may hold the bare
  * base64 key or the JSON answer of GET /api/logger/key (its `key` member).
  */
-export async function loadLoggerKey(options: { key?: string | undefined; 'key-file'?: string | undefined }): Promise<Uint8Array> {
-  if (options.key !== undefined && options['key-file'] !== undefined) throw new UsageError('give either --key or --key-file, not both');
+export async function loadLoggerKey(options: {
+  key?: string | undefined;
+  'key-file'?: string | undefined;
+}): Promise<Uint8Array> {
+  if (options.key !== undefined && options['key-file'] !== undefined)
+    throw new UsageError('give either --key or --key-file, not both');
   let text: string;
   let origin: string;
   if (options.key !== undefined) {
@@ -32,6 +36,7 @@ export async function loadLoggerKey(options: { key?: string | undefined; 'key-fi
     throw new UsageError('the logger public key is required: --key BASE64 or --key-file PATH');
   }
   const key = decodeBase64(text.trim());
-  if (key === null || key.length !== 32) throw new UsageError(`${origin} is not a 32-byte Ed25519 public key in standard base64`);
+  if (key === null || key.length !== 32)
+    throw new UsageError(`${origin} is not a 32-byte Ed25519 public key in standard base64`);
   return key;
 }

@@ -7,7 +7,8 @@ import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 
-export const PARSE_USAGE = 'hem-forwarder parse [--key BASE64 | --key-file PATH] [--serial S] [--namespace N] [--file-id ID] FILE';
+export const PARSE_USAGE =
+  'hem-forwarder parse [--key BASE64 | --key-file PATH] [--serial S] [--namespace N] [--file-id ID] FILE';
 
 /** Prints, one per line, the documents `import`/`run` would index for FILE: `{"_id","_index","_source"}`. */
 export async function parseCommand(argv: string[], out: Output): Promise<number> {

@@ -34,7 +34,10 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
 }
 
 async function run(argv: string[], out: Output): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, once: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, once: { type: 'boolean', default: false } },
+  });
   if (!values.config) throw new UsageError(`--config FILE is required; usage: ${RUN_USAGE}`);
   let loaded;
   try {
@@ -97,20 +100,33 @@ async function collect(config: Config, once: boolean, log: Logger, out: Output):
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   // --once is bounded as a whole: an output that never comes back must not hold a cron job forever.
-  const onceTimer = once ? setTimeout(() => stop(`once_timeout (${config.once_timeout} ms)`), config.once_timeout) : null;
+  const onceTimer = once
+    ? setTimeout(() => stop(`once_timeout (${config.once_timeout} ms)`), config.once_timeout)
+    : null;
 
   // After a stop signal, work in progress gets a bounded time; a hung device does not hold the exit.
-  const deadline = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref(), { once: true }));
+  const deadline = new Promise<void>((resolve) =>
+    controller.signal.addEventListener('abort', () => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref(), { once: true }),
+  );
   try {
     if (once) {
-      await Promise.race([Promise.all(devices.map(async (d) => results.set(d.config.name, await d.collector.cycle(controller.signal)))), deadline]);
+      await Promise.race([
+        Promise.all(devices.map(async (d) => results.set(d.config.name, await d.collector.cycle(controller.signal)))),
+        deadline,
+      ]);
     } else {
       log.info({ devices: devices.map((d) => d.config.name), output: output.description }, 'collecting');
-      await Promise.race([Promise.all(devices.map((d) => pollDevice(d, log, controller.signal, (r) => results.set(d.config.name, r)))), deadline]);
+      await Promise.race([
+        Promise.all(devices.map((d) => pollDevice(d, log, controller.signal, (r) => results.set(d.config.name, r)))),
+        deadline,
+      ]);
     }
     progress.done();
     // Everything acknowledged is checkpointed already; give what is in flight a bounded time.
-    const flushed = await Promise.race([sink.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), controller.signal.aborted ? 2500 : 30_000).unref())]);
+    const flushed = await Promise.race([
+      sink.close().then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), controller.signal.aborted ? 2500 : 30_000).unref()),
+    ]);
     if (!flushed) {
       sink.abort('shutdown deadline');
       log.warn({}, 'output did not drain in time; unacknowledged files will be collected again next start');
@@ -130,7 +146,9 @@ async function collect(config: Config, once: boolean, log: Logger, out: Output):
   }
   if (!once) return EXIT_OK; // a service stopped by its manager ends cleanly
   // A device whose cycle never returned (stopped at the deadline) is reported as interrupted, not left out.
-  for (const d of devices) if (!results.has(d.config.name)) results.set(d.config.name, { ...emptyCycleResult(d.config.name), interrupted: true });
+  for (const d of devices)
+    if (!results.has(d.config.name))
+      results.set(d.config.name, { ...emptyCycleResult(d.config.name), interrupted: true });
   const summary = summarize([...results.values()], output.description, stoppedBy);
   await out.line(summary.text);
   if (stoppedBy !== null) return EXIT_INTERRUPTED;
@@ -143,12 +161,17 @@ type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck';
  * `/healthz`: unhealthy when a device is halted, failing, or stuck (a cycle that has not moved forward for
  * longer than its request deadline plus a minute: no single request can take that long).
  */
-export function health(devices: DeviceHandle[], results: Map<string, CycleResult>, now = Date.now()): { healthy: boolean; details: unknown } {
+export function health(
+  devices: DeviceHandle[],
+  results: Map<string, CycleResult>,
+  now = Date.now(),
+): { healthy: boolean; details: unknown } {
   const states: Record<string, DeviceHealth> = {};
   for (const d of devices) {
     const last = results.get(d.config.name);
     const { cycleStartedAt, progressAt } = d.collector.activity;
-    if (cycleStartedAt !== null && now - progressAt > d.config.request_deadline + 60_000) states[d.config.name] = 'stuck';
+    if (cycleStartedAt !== null && now - progressAt > d.config.request_deadline + 60_000)
+      states[d.config.name] = 'stuck';
     else if (last === undefined) states[d.config.name] = 'starting';
     else states[d.config.name] = last.halted ? 'halted' : last.ok ? 'ok' : 'failing';
   }
@@ -156,25 +179,40 @@ export function health(devices: DeviceHandle[], results: Map<string, CycleResult
   return { healthy, details: { devices: states } };
 }
 
-export function summarize(results: CycleResult[], where: string, stoppedBy: string | null = null): { ok: boolean; text: string } {
+export function summarize(
+  results: CycleResult[],
+  where: string,
+  stoppedBy: string | null = null,
+): { ok: boolean; text: string } {
   const n = (x: number) => x.toLocaleString('en-US');
   const sum = (f: (r: CycleResult) => number) => results.reduce((a, r) => a + f(r), 0);
   const problems: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.problems)) problems[k] = (problems[k] ?? 0) + (v ?? 0);
   const lines = results.map((r) => {
     const state = r.halted ? 'HALTED' : r.error ? 'FAILED' : r.interrupted ? 'INTERRUPTED' : 'ok';
-    const detail = r.error ? `: ${r.error.message}` : r.locked ? ` (current file ${r.locked} locked until the next reboot)` : '';
+    const detail = r.error
+      ? `: ${r.error.message}`
+      : r.locked
+        ? ` (current file ${r.locked} locked until the next reboot)`
+        : '';
     const skipped = r.filesSkipped > 0 ? `, ${n(r.filesSkipped)} SKIPPED (see alerts)` : '';
     const dead = r.deadLettered > 0 ? `, ${n(r.deadLettered)} documents DEAD-LETTERED` : '';
     return `  ${r.device}: ${state}; ${n(r.filesIngested)} files (${n(r.filesInvalid)} invalid${skipped}), ${n(r.records)} records, ${n(r.verified)} verified, ${n(r.alerts)} alerts${dead}; ${n(r.earlier)} files ingested by earlier runs${detail}`;
   });
-  const problemText = Object.keys(problems).length > 0 ? Object.entries(problems).map(([k, v]) => `${k} ${n(v)}`).join(', ') : 'none';
+  const problemText =
+    Object.keys(problems).length > 0
+      ? Object.entries(problems)
+          .map(([k, v]) => `${k} ${n(v)}`)
+          .join(', ')
+      : 'none';
   const text = [
     `Summary: ${n(results.length)} device(s); ${n(sum((r) => r.filesIngested))} files ingested (${n(sum((r) => r.filesInvalid))} INVALID); ${n(sum((r) => r.records))} records, ${n(sum((r) => r.verified))} verified`,
     `  problems found: ${problemText}; integrity alerts: ${n(sum((r) => r.alerts))}`,
     `  documents: ${n(sum((r) => r.written))} written, ${n(sum((r) => r.duplicates))} already there, ${n(sum((r) => r.deadLettered))} dead-lettered; output: ${where}`,
     ...lines,
-    ...(stoppedBy !== null ? [`  INTERRUPTED by ${stoppedBy}: unfinished files were not checkpointed and are collected next run`] : []),
+    ...(stoppedBy !== null
+      ? [`  INTERRUPTED by ${stoppedBy}: unfinished files were not checkpointed and are collected next run`]
+      : []),
   ].join('\n');
   // Dead letters are kept, not lost, but a cycle that needed them did not deliver everything: not a clean run.
   return { ok: results.every((r) => r.ok && !r.halted && r.deadLettered === 0), text };

@@ -22,9 +22,12 @@ import { loadOrReport } from './config-commands.js';
 import { elasticsearchConnection } from '../app/wiring.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
-export const SETUP_USAGE = 'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';
-export const IMPORT_USAGE = 'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
-const ENV_NOTE = 'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
+export const SETUP_USAGE =
+  'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';
+export const IMPORT_USAGE =
+  'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
+const ENV_NOTE =
+  'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
 
 /** The cluster from `--config` (its output.elasticsearch section) or from `--elasticsearch URL`. */
 function clusterFrom(
@@ -37,7 +40,8 @@ function clusterFrom(
     const loaded = loadOrReport(values.config, out, usage);
     if (!loaded) return null;
     const es = loaded.config.output.elasticsearch;
-    if (!es || (es.hosts.length === 0 && !es.cloud_id)) throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
+    if (!es || (es.hosts.length === 0 && !es.cloud_id))
+      throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
     const where = es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ');
     return { client: createElasticsearchClient(elasticsearchConnection(es)), where, retention: es.retention };
   }
@@ -54,13 +58,23 @@ function clusterFrom(
 export async function setupCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, elasticsearch: { type: 'string' }, kibana: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retention: { type: 'string' } },
+    options: {
+      config: { type: 'string' },
+      elasticsearch: { type: 'string' },
+      kibana: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      retention: { type: 'string' },
+    },
   });
-  if (values.retention !== undefined && !/^\d+[dhm]$/.test(values.retention)) throw new UsageError('--retention must look like 365d, 48h or 90m');
+  if (values.retention !== undefined && !/^\d+[dhm]$/.test(values.retention))
+    throw new UsageError('--retention must look like 365d, 48h or 90m');
   const loaded = values.config ? loadOrReport(values.config, out, SETUP_USAGE) : null;
   if (values.config && !loaded) return EXIT_USAGE;
   const kibana = kibanaFrom(values.kibana, loaded?.config.kibana);
-  const wantsCluster = values.elasticsearch !== undefined || (loaded !== null && (loaded.config.output.elasticsearch?.hosts.length || loaded.config.output.elasticsearch?.cloud_id));
+  const wantsCluster =
+    values.elasticsearch !== undefined ||
+    (loaded !== null &&
+      (loaded.config.output.elasticsearch?.hosts.length || loaded.config.output.elasticsearch?.cloud_id));
   if (!wantsCluster && !kibana) throw new UsageError(`nothing to set up; usage: ${SETUP_USAGE}`);
   try {
     if (wantsCluster) {
@@ -83,21 +97,29 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
   }
 }
 
-async function setupElasticsearch(client: Client, dryRun: boolean, retention: string | undefined, out: Output): Promise<void> {
+async function setupElasticsearch(
+  client: Client,
+  dryRun: boolean,
+  retention: string | undefined,
+  out: Output,
+): Promise<void> {
   const { engine, actions } = await setupCluster(client, { dryRun, ...(retention ? { retention } : {}) });
   const verb = dryRun ? 'would ' : '';
   for (const a of actions) {
     const what = `${a.kind} ${a.name}`;
     if (a.action === 'create') await out.line(`${verb}create ${what} (${a.version})`);
     else if (a.action === 'update') await out.line(`${verb}update ${what} (${a.installedVersion} -> ${a.version})`);
-    else if (a.action === 'skip_newer') await out.line(`keep ${what}: installed version ${a.installedVersion} is newer than ${a.version}`);
+    else if (a.action === 'skip_newer')
+      await out.line(`keep ${what}: installed version ${a.installedVersion} is newer than ${a.version}`);
     else if (a.action === 'skip_user_owned') await out.line(`keep ${what}: yours, never changed`);
     else await out.line(`unchanged ${what}`);
   }
   const count = (k: string) => actions.filter((a) => a.action === k).length;
   const [created, updated] = dryRun ? ['to create', 'to update'] : ['created', 'updated'];
   const kept = actions.length - count('create') - count('update');
-  await out.line(`${engine.kind} ${engine.version}: ${dryRun ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ${count('update')} ${updated}, ${kept} unchanged`);
+  await out.line(
+    `${engine.kind} ${engine.version}: ${dryRun ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ${count('update')} ${updated}, ${kept} unchanged`,
+  );
 }
 
 async function setupKibana(conn: KibanaConnection, dryRun: boolean, out: Output): Promise<void> {
@@ -153,7 +175,10 @@ export async function importCommand(argv: string[], out: Output): Promise<number
     },
   });
   if (positionals.length === 0) throw new UsageError(`no FILE given; usage: ${IMPORT_USAGE}`);
-  if (!values.serial) throw new UsageError('--serial is required: the device serial (devid) keeps document ids the same as live collection');
+  if (!values.serial)
+    throw new UsageError(
+      '--serial is required: the device serial (devid) keeps document ids the same as live collection',
+    );
   const nsError = namespaceError(values.namespace);
   if (nsError) throw new UsageError(`--namespace: ${nsError}`);
   const key = await loadLoggerKey(values);
@@ -182,7 +207,9 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       try {
         ingested = await ingestFile(sink, {
           unitId: file,
-          source: createReadStream(file, { highWaterMark: 64 * 1024 }).on('error', (e) => tap.destroy(e)).pipe(tap),
+          source: createReadStream(file, { highWaterMark: 64 * 1024 })
+            .on('error', (e) => tap.destroy(e))
+            .pipe(tap),
           loggerKey: key,
           context: { device: { serial: values.serial }, fileId, namespace: values.namespace, created: new Date() },
           deviceName: values.serial,

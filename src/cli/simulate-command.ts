@@ -53,7 +53,8 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
     port,
     http: values.http,
     passphrase,
-    masterPassphrase: values['master-passphrase'] ?? process.env.HEM_SIM_MASTER_PASSPHRASE ?? randomBytes(12).toString('base64url'),
+    masterPassphrase:
+      values['master-passphrase'] ?? process.env.HEM_SIM_MASTER_PASSPHRASE ?? randomBytes(12).toString('base64url'),
     seed: integer('seed', values.seed, 1),
     boots: integer('boots', values.boots, 3),
     eventsPerBoot: integer('events-per-boot', values['events-per-boot'], 50),

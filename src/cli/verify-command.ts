@@ -41,8 +41,13 @@ export async function verifyCommand(argv: string[], out: Output): Promise<number
   if (!values.json) {
     const n = (x: number) => x.toLocaleString('en-US');
     const invalid = positionals.length - validFiles - unreadable;
-    const notes = [invalid > 0 ? `, ${n(invalid)} INVALID` : '', unreadable > 0 ? `, ${n(unreadable)} unreadable` : ''].join('');
-    await out.line(`Results: ${n(validFiles)}/${n(positionals.length)} files valid${notes}; ${n(verified)}/${n(total)} records verified`);
+    const notes = [
+      invalid > 0 ? `, ${n(invalid)} INVALID` : '',
+      unreadable > 0 ? `, ${n(unreadable)} unreadable` : '',
+    ].join('');
+    await out.line(
+      `Results: ${n(validFiles)}/${n(positionals.length)} files valid${notes}; ${n(verified)}/${n(total)} records verified`,
+    );
   }
   return exit;
 }
@@ -60,7 +65,12 @@ export function verdictJson(file: string, v: FileVerdict): Record<string, unknow
     header: v.header,
     lines: v.lines,
     segment_count: v.segmentCount,
-    segments: v.segments.map((s) => ({ line: s.line, seq: s.seq, signature: s.signature, key_fingerprint: s.keyFingerprint })),
+    segments: v.segments.map((s) => ({
+      line: s.line,
+      seq: s.seq,
+      signature: s.signature,
+      key_fingerprint: s.keyFingerprint,
+    })),
     problems: v.problems.map((p) => ({ line: p.line, seq: p.seq, kind: p.kind, message: p.message })),
     problem_counts: Object.fromEntries(Object.entries(v.problemCounts).filter(([, n]) => n > 0)),
   };
@@ -73,10 +83,14 @@ function humanVerdict(file: string, v: FileVerdict): string {
   const counts = Object.entries(v.problemCounts).filter(([, c]) => c > 0);
   const totalProblems = counts.reduce((a, [, c]) => a + c, 0);
   const reason =
-    v.lines.total === 0 ? 'no records' : `${n(totalProblems)} problem${totalProblems === 1 ? '' : 's'} (${counts.map(([k, c]) => `${k} ${n(c)}`).join(', ')})`;
+    v.lines.total === 0
+      ? 'no records'
+      : `${n(totalProblems)} problem${totalProblems === 1 ? '' : 's'} (${counts.map(([k, c]) => `${k} ${n(c)}`).join(', ')})`;
   const lines = [`${file}: INVALID: ${reason}; ${records}`];
-  for (const p of v.problems.slice(0, SHOWN_PROBLEMS)) lines.push(`  line ${p.line}${p.seq === null ? '' : ` (seq ${p.seq.toString(16)})`}: ${p.kind}: ${p.message}`);
-  if (totalProblems > SHOWN_PROBLEMS) lines.push(`  … and ${n(totalProblems - SHOWN_PROBLEMS)} more (use --json for the first ${v.problems.length})`);
+  for (const p of v.problems.slice(0, SHOWN_PROBLEMS))
+    lines.push(`  line ${p.line}${p.seq === null ? '' : ` (seq ${p.seq.toString(16)})`}: ${p.kind}: ${p.message}`);
+  if (totalProblems > SHOWN_PROBLEMS)
+    lines.push(`  … and ${n(totalProblems - SHOWN_PROBLEMS)} more (use --json for the first ${v.problems.length})`);
   return lines.join('\n');
 }
 

@@ -123,10 +123,19 @@ export class DeviceCollector {
       const description = await this.#o.client.describe();
       this.#progress();
       if (state.serial !== null && state.serial !== description.serial) {
-        log.warn({ previous: state.serial, serial: description.serial }, 'the device at this address has a different serial than before');
+        log.warn(
+          { previous: state.serial, serial: description.serial },
+          'the device at this address has a different serial than before',
+        );
       }
       checkpoint.stage({ kind: 'serial', serial: description.serial });
-      const device: DeviceContext = { serial: description.serial, hostname: description.hostname, product: description.product, name: this.name, tags: config.tags };
+      const device: DeviceContext = {
+        serial: description.serial,
+        hostname: description.hostname,
+        product: description.product,
+        name: this.name,
+        tags: config.tags,
+      };
       const keys = await this.#checkLoggerKey(checkpoint, description, device);
       result.alerts += keys.alerts;
       if (keys.verifyWith === null) return this.#halted(result, state);
@@ -161,8 +170,13 @@ export class DeviceCollector {
         result.filesSkipped += outcome.kind === 'skipped' ? 1 : 0;
         this.#progress();
       }
-      const waiting = pending.filter((id) => !state.files.get(id)?.outputs.includes(this.#o.outputId) && id !== result.locked);
-      metrics.lag.set({ device: this.name }, waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16) || 0));
+      const waiting = pending.filter(
+        (id) => !state.files.get(id)?.outputs.includes(this.#o.outputId) && id !== result.locked,
+      );
+      metrics.lag.set(
+        { device: this.name },
+        waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16) || 0),
+      );
       await checkpoint.flush();
       result.interrupted = signal?.aborted ?? false;
       if (!result.interrupted) metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
@@ -179,7 +193,8 @@ export class DeviceCollector {
     const present = new Set(listed);
     const o = { outputId: this.#o.outputId, now: Date.now(), recheckIntervalMs: this.#o.config.recheck_interval };
     const decisions = new Map<string, FileDecision>();
-    for (const id of new Set([...listed, ...state.files.keys()])) decisions.set(id, decideFile(state.files.get(id), present.has(id), o));
+    for (const id of new Set([...listed, ...state.files.keys()]))
+      decisions.set(id, decideFile(state.files.get(id), present.has(id), o));
     return decisions;
   }
 
@@ -191,34 +206,79 @@ export class DeviceCollector {
   }
 
   async #reportCorruptState(movedTo: string): Promise<number> {
-    this.#o.log.error({ moved_to: movedTo }, 'the state file was corrupt; it was moved aside and collection starts over (document ids prevent duplicates)');
-    const alert: Alert = { kind: 'state_corrupt', message: `${this.name}: the checkpoint file was unreadable and was moved to ${movedTo}`, discriminator: movedTo };
+    this.#o.log.error(
+      { moved_to: movedTo },
+      'the state file was corrupt; it was moved aside and collection starts over (document ids prevent duplicates)',
+    );
+    const alert: Alert = {
+      kind: 'state_corrupt',
+      message: `${this.name}: the checkpoint file was unreadable and was moved to ${movedTo}`,
+      discriminator: movedTo,
+    };
     return this.#emitAlerts([alert], { serial: null, name: this.name, tags: this.#o.config.tags });
   }
 
   /** Decides which keys to trust (a pure policy) and commits the decision when it changed anything. */
-  async #checkLoggerKey(checkpoint: Checkpoint, description: DeviceDescription, device: DeviceContext): Promise<{ verifyWith: Buffer[] | null; alerts: number }> {
+  async #checkLoggerKey(
+    checkpoint: Checkpoint,
+    description: DeviceDescription,
+    device: DeviceContext,
+  ): Promise<{ verifyWith: Buffer[] | null; alerts: number }> {
     const { config, log } = this.#o;
     const answer = await this.#o.client.loggerKey();
     this.#progress();
     const deviceKey = answer.key.toString('base64');
     const alerts: Alert[] = [];
-    if (!answer.nonceSignatureValid) alerts.push({ kind: 'nonce_signature_invalid', message: `${this.name}: /api/logger/key returned a nonce_signed that does not verify under its key`, discriminator: deviceKey });
+    if (!answer.nonceSignatureValid)
+      alerts.push({
+        kind: 'nonce_signature_invalid',
+        message: `${this.name}: /api/logger/key returned a nonce_signed that does not verify under its key`,
+        discriminator: deviceKey,
+      });
     if (description.loggerKey && !description.loggerKey.equals(answer.key)) {
-      alerts.push({ kind: 'logger_key_mismatch', message: `${this.name}: /api/logger/key and eid_sign in /api/system/config disagree`, currentKey: deviceKey, previousKey: description.loggerKey.toString('base64'), discriminator: deviceKey });
+      alerts.push({
+        kind: 'logger_key_mismatch',
+        message: `${this.name}: /api/logger/key and eid_sign in /api/system/config disagree`,
+        currentKey: deviceKey,
+        previousKey: description.loggerKey.toString('base64'),
+        discriminator: deviceKey,
+      });
     }
-    const decision = decideLoggerKey({ device: this.name, pinned: config.logger_key ?? null, onKeyChange: config.on_key_change, state: checkpoint.state, deviceKey, now: new Date().toISOString() });
-    if (decision.firstUse) log.warn({ logger_key: deviceKey }, 'trusting the device logger key on first use; pin it with logger_key to be sure');
+    const decision = decideLoggerKey({
+      device: this.name,
+      pinned: config.logger_key ?? null,
+      onKeyChange: config.on_key_change,
+      state: checkpoint.state,
+      deviceKey,
+      now: new Date().toISOString(),
+    });
+    if (decision.firstUse)
+      log.warn(
+        { logger_key: deviceKey },
+        'trusting the device logger key on first use; pin it with logger_key to be sure',
+      );
     if (decision.unpinned) {
       const message = `${this.name}: the logger key ${decision.unpinned} trusted on first use is replaced by the pinned logger_key ${config.logger_key}; files signed by it no longer verify`;
-      alerts.push({ kind: 'logger_key_unpinned', message, previousKey: decision.unpinned, currentKey: config.logger_key!, discriminator: decision.unpinned });
+      alerts.push({
+        kind: 'logger_key_unpinned',
+        message,
+        previousKey: decision.unpinned,
+        currentKey: config.logger_key!,
+        discriminator: decision.unpinned,
+      });
     }
     const change = decision.keyChanged;
     if (change) {
       const message = change.halted
         ? decision.next.halted!.reason
         : `${this.name}: the logger key changed from ${change.previous} to ${change.current} (a wipe or re-initialisation, or a different device)`;
-      alerts.push({ kind: 'logger_key_changed', message, previousKey: change.previous, currentKey: change.current, discriminator: change.current });
+      alerts.push({
+        kind: 'logger_key_changed',
+        message,
+        previousKey: change.previous,
+        currentKey: change.current,
+        discriminator: change.current,
+      });
       if (change.halted) log.error({ previous: change.previous, current: change.current }, message);
       else log.warn({ previous: change.previous, current: change.current }, message);
     }
@@ -236,14 +296,24 @@ export class DeviceCollector {
     }));
     if (listing.truncated) {
       const max = this.#o.config.max_files;
-      alerts.push({ kind: 'listing_truncated', discriminator: String(max), message: `${this.name}: the device lists more than ${max} log files (max_files); only the first ${max} are collected` });
+      alerts.push({
+        kind: 'listing_truncated',
+        discriminator: String(max),
+        message: `${this.name}: the device lists more than ${max} log files (max_files); only the first ${max} are collected`,
+      });
     }
     return alerts.length > 0 ? this.#emitAlerts(alerts, device) : 0;
   }
 
   #reportVanished(vanished: FileRecord[], device: DeviceContext): Promise<number> {
     return this.#emitAlerts(
-      vanished.map((f) => ({ kind: 'file_vanished' as const, fileId: f.id, file: { id: f.id, sha256: f.sha256, size: f.size }, discriminator: f.sha256, message: `${this.name}: audit log file ${f.id} (${f.records} records, ingested ${f.ingestedAt}) is no longer listed by the device` })),
+      vanished.map((f) => ({
+        kind: 'file_vanished' as const,
+        fileId: f.id,
+        file: { id: f.id, sha256: f.sha256, size: f.size },
+        discriminator: f.sha256,
+        message: `${this.name}: audit log file ${f.id} (${f.records} records, ingested ${f.ingestedAt}) is no longer listed by the device`,
+      })),
       device,
     );
   }
@@ -264,9 +334,18 @@ export class DeviceCollector {
    * Streams one file from the device into the output. Checkpointed only when the output acknowledged every
    * document, and never when the file has no records (alerted, fetched again next cycle).
    */
-  async #collectFile(checkpoint: Checkpoint, id: string, trustedKeys: Buffer[], device: DeviceContext): Promise<FileOutcome> {
+  async #collectFile(
+    checkpoint: Checkpoint,
+    id: string,
+    trustedKeys: Buffer[],
+    device: DeviceContext,
+  ): Promise<FileOutcome> {
     const now = new Date();
-    const options = { loggerKey: trustedKeys, deviceName: this.name, context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated } };
+    const options = {
+      loggerKey: trustedKeys,
+      deviceName: this.name,
+      context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated },
+    };
     const unit = this.#o.sink.open(`${this.name}/${id}`);
     let fetched: { verdict: FileVerdict; file: FetchedFile };
     try {
@@ -285,7 +364,13 @@ export class DeviceCollector {
     if (verdict.lines.total === 0) {
       void unit.end().catch(() => undefined);
       const message = `${this.name}: audit log file ${id} answered with no records (${file.size} bytes); not checkpointed, fetched again next cycle`;
-      return { kind: 'skipped', alerts: await this.#emitAlerts([{ kind: 'file_empty', fileId: id, file, discriminator: file.sha256, message }], device) };
+      return {
+        kind: 'skipped',
+        alerts: await this.#emitAlerts(
+          [{ kind: 'file_empty', fileId: id, file, discriminator: file.sha256, message }],
+          device,
+        ),
+      };
     }
     const { summary, alerts } = await finishFile(unit, options, file, verdict);
     // Acknowledged: only now is the file checkpointed.
@@ -305,12 +390,25 @@ export class DeviceCollector {
       status: 'ingested',
       ingestedAt: iso,
       checkedAt: iso,
-      outputs: [...new Set([...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId])],
+      outputs: [
+        ...new Set([...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId]),
+      ],
     };
     await checkpoint.commit({ kind: 'file_ingested', record });
-    const fields = { file: id, records: verdict.lines.total, verified: verdict.lines.verified, written: summary.written, duplicates: summary.duplicates, dead_lettered: summary.deadLettered };
+    const fields = {
+      file: id,
+      records: verdict.lines.total,
+      verified: verdict.lines.verified,
+      written: summary.written,
+      duplicates: summary.duplicates,
+      dead_lettered: summary.deadLettered,
+    };
     if (verdict.valid) this.#o.log.info(fields, 'file ingested');
-    else this.#o.log.warn({ ...fields, problems: record.problems }, 'file ingested with verification problems; every event is flagged and alerts were raised');
+    else
+      this.#o.log.warn(
+        { ...fields, problems: record.problems },
+        'file ingested with verification problems; every event is flagged and alerts were raised',
+      );
     return { kind: 'ingested', verdict, summary, alerts };
   }
 
@@ -326,12 +424,22 @@ export class DeviceCollector {
     }
     if (err.code !== 'not_found' && err.code !== 'too_large') return null;
     const kind = err.code === 'not_found' ? 'file_unreadable' : 'file_too_large';
-    const alert: Alert = { kind, fileId: id, discriminator: err.code, message: `${err.message}; file ${id} skipped, tried again next cycle` };
+    const alert: Alert = {
+      kind,
+      fileId: id,
+      discriminator: err.code,
+      message: `${err.message}; file ${id} skipped, tried again next cycle`,
+    };
     return { kind: 'skipped', alerts: await this.#emitAlerts([alert], device) };
   }
 
   /** Fetches an ingested file again (`recheck_interval`): changed bytes are an alert, never a re-ingest. */
-  async #recheck(checkpoint: Checkpoint, record: FileRecord, trustedKeys: Buffer[], device: DeviceContext): Promise<{ kind: 'checked' | 'locked' | 'skipped'; alerts: number }> {
+  async #recheck(
+    checkpoint: Checkpoint,
+    record: FileRecord,
+    trustedKeys: Buffer[],
+    device: DeviceContext,
+  ): Promise<{ kind: 'checked' | 'locked' | 'skipped'; alerts: number }> {
     let seen: { file: FetchedFile; verdict: FileVerdict };
     try {
       seen = await this.#o.client.streamLogFile(record.id, async (body) => {
@@ -350,9 +458,24 @@ export class DeviceCollector {
       checkpoint.stage({ kind: 'file_checked', id: record.id, at });
       return { kind: 'checked', alerts: 0 };
     }
-    const how = file.size < record.size ? `shorter by ${record.size - file.size} bytes` : file.size > record.size ? `longer by ${file.size - record.size} bytes` : 'same size, different content';
+    const how =
+      file.size < record.size
+        ? `shorter by ${record.size - file.size} bytes`
+        : file.size > record.size
+          ? `longer by ${file.size - record.size} bytes`
+          : 'same size, different content';
     const alerts = await this.#emitAlerts(
-      [{ kind: 'file_changed', fileId: record.id, file, previousSha256: record.sha256, currentSha256: file.sha256, discriminator: file.sha256, message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again` }],
+      [
+        {
+          kind: 'file_changed',
+          fileId: record.id,
+          file,
+          previousSha256: record.sha256,
+          currentSha256: file.sha256,
+          discriminator: file.sha256,
+          message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again`,
+        },
+      ],
       device,
     );
     await checkpoint.commit({ kind: 'file_checked', id: record.id, at, changedSha256: file.sha256 });

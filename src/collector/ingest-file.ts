@@ -48,7 +48,12 @@ export async function writeRecords(unit: SinkUnit, source: LogSource, options: I
 }
 
 /** The second half: the file's integrity record and alerts, then the wait for the acknowledgement. */
-export async function finishFile(unit: SinkUnit, options: IngestOptions, file: FetchedFile, verdict: FileVerdict): Promise<IngestedFile> {
+export async function finishFile(
+  unit: SinkUnit,
+  options: IngestOptions,
+  file: FetchedFile,
+  verdict: FileVerdict,
+): Promise<IngestedFile> {
   const ctx = { device: options.context.device, namespace: options.context.namespace, now: options.context.created };
   const alerts = verdictAlerts(ctx, file, options.deviceName, verdict);
   for (const doc of [fileVerdictDocument(ctx, file, verdict), ...alerts]) await unit.write(doc);

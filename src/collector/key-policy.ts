@@ -73,7 +73,8 @@ export function decideLoggerKey(input: KeyPolicyInput): KeyDecision {
   }
   const next = { loggerKey, knownKeys, halted };
   const s = input.state;
-  const changed = JSON.stringify([s.loggerKey, s.knownKeys, s.halted]) !== JSON.stringify([loggerKey, knownKeys, halted]);
+  const changed =
+    JSON.stringify([s.loggerKey, s.knownKeys, s.halted]) !== JSON.stringify([loggerKey, knownKeys, halted]);
   const verifyWith = halted ? null : [trusted, ...knownKeys.filter((k) => k !== trusted)];
   return { next, changed, verifyWith, keyChanged, firstUse, unpinned };
 }

@@ -18,7 +18,12 @@ const REPEAT_LOG_MS = 5 * 60_000;
  * Polls one device until `signal` aborts: a cycle every poll interval, or sooner-then-slower after
  * errors (exponential backoff). A failing device logs once per streak and then at most every 5 minutes.
  */
-export async function pollDevice(handle: Polled, log: Logger, signal: AbortSignal, onCycle?: (r: CycleResult) => void): Promise<void> {
+export async function pollDevice(
+  handle: Polled,
+  log: Logger,
+  signal: AbortSignal,
+  onCycle?: (r: CycleResult) => void,
+): Promise<void> {
   let failures = 0;
   let lastLogged = 0;
   while (!signal.aborted) {
@@ -27,10 +32,16 @@ export async function pollDevice(handle: Polled, log: Logger, signal: AbortSigna
     let wait = handle.config.poll_interval;
     if (result.error && !signal.aborted) {
       failures++;
-      wait = Math.max(1000, backoffDelay(failures - 1, ERROR_BACKOFF_BASE_MS, ERROR_BACKOFF_MAX_MS, () => 0.5 + Math.random() / 2));
+      wait = Math.max(
+        1000,
+        backoffDelay(failures - 1, ERROR_BACKOFF_BASE_MS, ERROR_BACKOFF_MAX_MS, () => 0.5 + Math.random() / 2),
+      );
       if (failures === 1 || Date.now() - lastLogged > REPEAT_LOG_MS) {
         lastLogged = Date.now();
-        log.error({ device: handle.config.name, failures, retry_in_ms: wait, code: errorCode(result.error) }, failures === 1 ? result.error.message : `still failing after ${failures} attempts: ${result.error.message}`);
+        log.error(
+          { device: handle.config.name, failures, retry_in_ms: wait, code: errorCode(result.error) },
+          failures === 1 ? result.error.message : `still failing after ${failures} attempts: ${result.error.message}`,
+        );
       }
     } else if (failures > 0) {
       log.info({ device: handle.config.name, failures }, 'device collection recovered');

@@ -13,7 +13,9 @@ export class ConfigError extends ForwarderError {
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(`${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`);
+    super(
+      `${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`,
+    );
   }
 }
 
@@ -41,7 +43,10 @@ const SHOWN_MAX = 200;
 type Path = (string | number)[];
 
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)), '');
+  return path.reduce<string>(
+    (out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)),
+    '',
+  );
 }
 
 /**
@@ -58,7 +63,12 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(
+      file,
+      doc.errors.map(
+        (e) => `line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`,
+      ),
+    );
   }
   let raw: unknown;
   try {
@@ -75,14 +85,26 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const resolved = resolveReferences(raw, [], env, problems, warnings);
   if (problems.length > 0) throw new ConfigError(file, problems);
   const result = configSchema.safeParse(resolved ?? {});
-  if (!result.success) throw new ConfigError(file, result.error.issues.map((i) => describeIssue(i, raw)));
+  if (!result.success)
+    throw new ConfigError(
+      file,
+      result.error.issues.map((i) => describeIssue(i, raw)),
+    );
   return { config: result.data, warnings };
 }
 
-function resolveReferences(value: unknown, path: Path, env: NodeJS.ProcessEnv, problems: string[], warnings: string[]): unknown {
+function resolveReferences(
+  value: unknown,
+  path: Path,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+  warnings: string[],
+): unknown {
   if (Array.isArray(value)) return value.map((v, i) => resolveReferences(v, [...path, i], env, problems, warnings));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveReferences(v, [...path, k], env, problems, warnings)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, resolveReferences(v, [...path, k], env, problems, warnings)]),
+    );
   }
   if (typeof value !== 'string') return value;
   // The key that owns the value: `hosts` for `hosts[0]`.
@@ -183,12 +205,14 @@ function show(found: unknown, path: readonly PropertyKey[]): string {
 
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const path = formatPath(issue.path);
-  if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${path ? `${path}.` : ''}${k}: unknown key`).join('; ');
+  if (issue.code === 'unrecognized_keys')
+    return issue.keys.map((k) => `${path ? `${path}.` : ''}${k}: unknown key`).join('; ');
   const found = valueAt(raw, issue.path);
   const shown = show(found, issue.path);
   let expected = issue.message.replace(/^Invalid input: /, '');
   if (issue.code === 'invalid_type') expected = `${issue.expected}`;
-  if (issue.code === 'invalid_value' && 'values' in issue) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'invalid_value' && 'values' in issue)
+    expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   if (issue.code === 'custom') {
     return redactUrls(`${path || '(top level)'}: ${issue.message}${found === undefined ? '' : ` (found ${shown})`}`);
   }

@@ -6,24 +6,37 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** `30s`, `5m`, `1h`, `7d`, or a number of seconds; to milliseconds. */
-const duration = z.union([z.number().nonnegative(), z.string().regex(DURATION, 'a duration like 30s, 5m, 1h or 7d')]).transform((v) => {
-  if (typeof v === 'number') return Math.round(v * 1000);
-  const [, n, unit] = DURATION.exec(v)!;
-  return Math.round(Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS]);
-});
+const duration = z
+  .union([z.number().nonnegative(), z.string().regex(DURATION, 'a duration like 30s, 5m, 1h or 7d')])
+  .transform((v) => {
+    if (typeof v === 'number') return Math.round(v * 1000);
+    const [, n, unit] = DURATION.exec(v)!;
+    return Math.round(Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS]);
+  });
 
 // An empty value (e.g. `${env:NAME:-}` with NAME unset) means "not set".
 const secret = z.string().transform((v) => (v === '' ? undefined : new Secret(v)));
 const namespace = z.string().regex(/^[a-z0-9_]{1,100}$/, '1-100 characters of a-z, 0-9 and _ (no dash)');
-const base64Key = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte Ed25519 public key in standard base64 (44 characters)');
+const base64Key = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte Ed25519 public key in standard base64 (44 characters)');
 
 const tls = z
   .strictObject({
     ca: z.string().min(1).optional(),
-    fingerprint: z.string().regex(/^(sha256[:/])?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'a SHA-256 fingerprint: 64 hex digits, colons allowed').optional(),
+    fingerprint: z
+      .string()
+      .regex(
+        /^(sha256[:/])?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/,
+        'a SHA-256 fingerprint: 64 hex digits, colons allowed',
+      )
+      .optional(),
     insecure: z.boolean().optional(),
   })
-  .refine((t) => [t.ca, t.fingerprint, t.insecure].filter((x) => x !== undefined && x !== false).length <= 1, 'choose one of ca, fingerprint or insecure');
+  .refine(
+    (t) => [t.ca, t.fingerprint, t.insecure].filter((x) => x !== undefined && x !== false).length <= 1,
+    'choose one of ca, fingerprint or insecure',
+  );
 
 const simulator = z.strictObject({
   seed: z.number().int().nonnegative().default(1),
@@ -31,7 +44,11 @@ const simulator = z.strictObject({
   events_per_boot: z.number().int().min(1).max(1_000_000).default(200),
   segment_every: z.number().int().nonnegative().default(0),
   /** Damage stored files (by position in the history, 0 = oldest) to show what the forwarder reports. */
-  tamper: z.array(z.strictObject({ file: z.number().int().nonnegative(), kind: z.enum(['edit', 'drop', 'truncate', 'delete']) })).default([]),
+  tamper: z
+    .array(
+      z.strictObject({ file: z.number().int().nonnegative(), kind: z.enum(['edit', 'drop', 'truncate', 'delete']) }),
+    )
+    .default([]),
 });
 
 const device = z
@@ -62,15 +79,39 @@ const device = z
       if (d.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a simulator device has no url' });
       return;
     }
-    if (!d.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: the device address, e.g. https://my.ence.do (or a simulator: section)' });
-    if (!d.passphrase) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'required: the User passphrase, e.g. ${env:HEM_PASSPHRASE}' });
-    if (!d.logger_key && !d.trust_on_first_use) ctx.addIssue({ code: 'custom', path: ['logger_key'], message: 'required: pin the logger key (GET /api/logger/key), or set trust_on_first_use: true' });
-    if (d.url?.startsWith('http:') && !d.tls?.insecure) ctx.addIssue({ code: 'custom', path: ['url'], message: 'plain http:// sends the token and the log in the clear; use https://, or set tls.insecure: true to accept it' });
+    if (!d.url)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'required: the device address, e.g. https://my.ence.do (or a simulator: section)',
+      });
+    if (!d.passphrase)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passphrase'],
+        message: 'required: the User passphrase, e.g. ${env:HEM_PASSPHRASE}',
+      });
+    if (!d.logger_key && !d.trust_on_first_use)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logger_key'],
+        message: 'required: pin the logger key (GET /api/logger/key), or set trust_on_first_use: true',
+      });
+    if (d.url?.startsWith('http:') && !d.tls?.insecure)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message:
+          'plain http:// sends the token and the log in the clear; use https://, or set tls.insecure: true to accept it',
+      });
   });
 
 const elasticsearch = z
   .strictObject({
-    hosts: z.array(z.string()).default([]).transform((h) => h.filter((x) => x !== '')),
+    hosts: z
+      .array(z.string())
+      .default([])
+      .transform((h) => h.filter((x) => x !== '')),
     cloud_id: z.string().min(1).optional(),
     api_key: secret.optional(),
     username: z.string().min(1).optional(),
@@ -79,7 +120,10 @@ const elasticsearch = z
     ca: z.string().min(1).optional(),
     ca_fingerprint: z.string().min(1).optional(),
     setup: z.boolean().default(true),
-    retention: z.string().regex(/^\d+[dhm]$/, 'like 365d').default(D.elasticsearch.retention),
+    retention: z
+      .string()
+      .regex(/^\d+[dhm]$/, 'like 365d')
+      .default(D.elasticsearch.retention),
     flush_bytes: z.number().int().positive().default(D.elasticsearch.flushBytes),
     flush_count: z.number().int().positive().default(D.elasticsearch.flushCount),
     flush_interval: duration.default(D.elasticsearch.flushIntervalMs),
@@ -93,7 +137,10 @@ const output = z.strictObject({
   type: z.enum(['auto', 'elasticsearch', 'file', 'stdout']).default('auto'),
   elasticsearch: elasticsearch.optional(),
   file: z
-    .strictObject({ dir: z.string().default(D.file.dir), max_bytes: z.number().int().positive().default(D.file.maxBytes) })
+    .strictObject({
+      dir: z.string().default(D.file.dir),
+      max_bytes: z.number().int().positive().default(D.file.maxBytes),
+    })
     .optional(),
 });
 
@@ -121,7 +168,12 @@ export const configSchema = z
     state_dir: z.string().default(D.stateDir),
     /** `run --once` as a whole stops after this long (exit 3); unfinished files are collected next run. */
     once_timeout: duration.default(D.onceTimeoutMs),
-    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'), format: z.enum(['auto', 'ecs', 'pretty']).default('auto') }).default({ level: 'info', format: 'auto' }),
+    log: z
+      .strictObject({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+        format: z.enum(['auto', 'ecs', 'pretty']).default('auto'),
+      })
+      .default({ level: 'info', format: 'auto' }),
     metrics: z.strictObject({ listen }).optional(),
     devices: z.array(device).min(1, 'at least one device'),
     output: output.default({ type: 'auto' }),
@@ -131,12 +183,21 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     const names = new Set<string>();
     c.devices.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: `duplicate device name ${JSON.stringify(d.name)}` });
+      if (names.has(d.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i, 'name'],
+          message: `duplicate device name ${JSON.stringify(d.name)}`,
+        });
       names.add(d.name);
     });
     const es = c.output.elasticsearch;
     if (c.output.type === 'elasticsearch' && !(es && (es.hosts.some(Boolean) || es.cloud_id))) {
-      ctx.addIssue({ code: 'custom', path: ['output', 'elasticsearch', 'hosts'], message: 'required with type: elasticsearch (or cloud_id)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['output', 'elasticsearch', 'hosts'],
+        message: 'required with type: elasticsearch (or cloud_id)',
+      });
     }
   });
 

@@ -56,7 +56,13 @@ const MAX_JSON_BYTES = 64 * 1024;
 /** Renew the bearer this long before its expiry. */
 const TOKEN_MARGIN_S = 60;
 
-const Challenge = z.object({ exp: z.number().int(), spk: z.string(), jti: z.string(), eid: z.string(), lbl: z.string().optional() });
+const Challenge = z.object({
+  exp: z.number().int(),
+  spk: z.string(),
+  jti: z.string(),
+  eid: z.string(),
+  lbl: z.string().optional(),
+});
 const TokenAnswer = z.object({ token: z.string() });
 // Identity strings go into every document: a device cannot make them arbitrarily long.
 const short = z.string().max(128);
@@ -143,7 +149,8 @@ export class DeviceClient {
 
   constructor(options: DeviceClientOptions) {
     const url = new URL(options.url);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`device url must be https:// (or http://), got ${url.protocol}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new TypeError(`device url must be https:// (or http://), got ${url.protocol}`);
     this.#origin = url.origin;
     this.name = options.name ?? url.host;
     this.#log = options.log ?? silentLog;
@@ -162,7 +169,11 @@ export class DeviceClient {
       maxFiles: options.maxFiles ?? DEFAULTS.maxFiles,
     };
     const tls = options.tls ?? {};
-    if (tls.insecure) this.#log.warn({ device: this.name }, 'TLS verification is OFF for this device (tls.insecure): anyone on the path can read the token and the log');
+    if (tls.insecure)
+      this.#log.warn(
+        { device: this.name },
+        'TLS verification is OFF for this device (tls.insecure): anyone on the path can read the token and the log',
+      );
     this.#http = new DeviceTransport({
       origin: url,
       tls,
@@ -221,7 +232,8 @@ export class DeviceClient {
     const key = decodeBase64(answer.key);
     const nonce = decodeBase64(answer.nonce);
     const signature = decodeBase64(answer.nonce_signed);
-    if (key === null || key.length !== 32) throw new DeviceError('protocol', `${this.name}: /api/logger/key returned a key that is not 32 bytes of base64`);
+    if (key === null || key.length !== 32)
+      throw new DeviceError('protocol', `${this.name}: /api/logger/key returned a key that is not 32 bytes of base64`);
     return { key, nonceSignatureValid: nonce !== null && signature !== null && ed25519Verify(signature, nonce, key) };
   }
 
@@ -240,7 +252,10 @@ export class DeviceClient {
       const body = await this.#authed(`/api/logger/list/${offset}`, 'log file list', MAX_JSON_BYTES, collect);
       const answer = parse(LogList, body, this.name, 'log file list');
       if (answer.id.length > LIST_PAGE_MAX) {
-        throw new DeviceError('protocol', `${this.name}: log list page has ${answer.id.length} ids, more than ${LIST_PAGE_MAX}`);
+        throw new DeviceError(
+          'protocol',
+          `${this.name}: log list page has ${answer.id.length} ids, more than ${LIST_PAGE_MAX}`,
+        );
       }
       let added = 0;
       for (const id of answer.id) {
@@ -273,7 +288,10 @@ export class DeviceClient {
 
   async #readLogFile<T>(id: string, read: BodyReader<T>, stream: boolean): Promise<T> {
     if (!LOG_FILE_ID.test(id)) {
-      throw new DeviceError('protocol', `${this.name}: refusing to request a log file id with unexpected characters: ${JSON.stringify(id.slice(0, 80))}`);
+      throw new DeviceError(
+        'protocol',
+        `${this.name}: refusing to request a log file id with unexpected characters: ${JSON.stringify(id.slice(0, 80))}`,
+      );
     }
     return this.#authed(`/api/logger/${id}`, `log file ${id}`, this.#o.maxFileBytes, read, stream);
   }
@@ -305,22 +323,49 @@ export class DeviceClient {
     const started = Date.now();
     const challengeReply = await this.#request('GET', '/api/auth/token', {}, collect, MAX_JSON_BYTES);
     if (challengeReply.status === 403) {
-      throw new DeviceError('clock_not_set', `${this.name}: login refused (403): the device clock is not set; run a check-in (or power-cycle with network) so the RTC is set, then try again`, { status: 403 });
+      throw new DeviceError(
+        'clock_not_set',
+        `${this.name}: login refused (403): the device clock is not set; run a check-in (or power-cycle with network) so the RTC is set, then try again`,
+        { status: 403 },
+      );
     }
     if (challengeReply.status !== 200) throw statusError(challengeReply.status, 'login challenge', this.name);
     const challenge = parse(Challenge, challengeReply.value!, this.name, 'login challenge');
     const seed = await this.#seedFor(challenge.eid);
     const spk = decodeBase64(challenge.spk);
-    if (spk === null || spk.length !== 32) throw new DeviceError('protocol', `${this.name}: login challenge spk is not a 32-byte key`);
+    if (spk === null || spk.length !== 32)
+      throw new DeviceError('protocol', `${this.name}: login challenge spk is not a 32-byte key`);
     // An all-zero key would make the shared secret all zeros: anyone could forge the login.
-    if (spk.every((b) => b === 0)) throw new DeviceError('protocol', `${this.name}: login challenge spk is all zeros (not a session key)`);
+    if (spk.every((b) => b === 0))
+      throw new DeviceError('protocol', `${this.name}: login challenge spk is all zeros (not a session key)`);
     const deviceNow = challenge.exp - 60; // drift-safe: follow the device clock, not ours
     const exp = deviceNow + this.#o.tokenLifetimeS;
-    const claims = { jti: challenge.jti, aud: challenge.spk, exp, iat: deviceNow, iss: x25519PublicKey(seed).toString('base64'), scope: this.#o.scope };
+    const claims = {
+      jti: challenge.jti,
+      aud: challenge.spk,
+      exp,
+      iat: deviceNow,
+      iss: x25519PublicKey(seed).toString('base64'),
+      scope: this.#o.scope,
+    };
     const ejwt = signJwt(EJWT_HEADER, claims, x25519SharedSecret(seed, spk));
-    const reply = await this.#request('POST', '/api/auth/token', { json: { auth: ejwt }, retry: false }, collect, MAX_JSON_BYTES);
-    if (reply.status === 401) throw new DeviceError('unauthorized', `${this.name}: login refused (401): wrong passphrase, or the device is not initialised with it (the forwarder logs in as the User)`, { status: 401 });
-    if (reply.status === 403) throw new DeviceError('clock_not_set', `${this.name}: login refused (403): the device clock is not set`, { status: 403 });
+    const reply = await this.#request(
+      'POST',
+      '/api/auth/token',
+      { json: { auth: ejwt }, retry: false },
+      collect,
+      MAX_JSON_BYTES,
+    );
+    if (reply.status === 401)
+      throw new DeviceError(
+        'unauthorized',
+        `${this.name}: login refused (401): wrong passphrase, or the device is not initialised with it (the forwarder logs in as the User)`,
+        { status: 401 },
+      );
+    if (reply.status === 403)
+      throw new DeviceError('clock_not_set', `${this.name}: login refused (403): the device clock is not set`, {
+        status: 403,
+      });
     if (reply.status !== 200) throw statusError(reply.status, 'login', this.name);
     const { token } = parse(TokenAnswer, reply.value!, this.name, 'login');
     this.#log.debug({ device: this.name, scope: this.#o.scope, lifetime_s: this.#o.tokenLifetimeS }, 'logged in');
@@ -337,9 +382,22 @@ export class DeviceClient {
   }
 
   /** GET a protected endpoint; on 401 log in again once (the device may have rebooted). */
-  async #authed<T = Buffer>(path: string, what: string, limit = MAX_JSON_BYTES, read?: BodyReader<T>, stream = false): Promise<T> {
+  async #authed<T = Buffer>(
+    path: string,
+    what: string,
+    limit = MAX_JSON_BYTES,
+    read?: BodyReader<T>,
+    stream = false,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const reply = await this.#request('GET', path, { bearer: await this.#bearer() }, read ?? (collect as BodyReader<T>), limit, stream);
+      const reply = await this.#request(
+        'GET',
+        path,
+        { bearer: await this.#bearer() },
+        read ?? (collect as BodyReader<T>),
+        limit,
+        stream,
+      );
       if (reply.status === 200) return reply.value as T;
       if (reply.status === 401 && attempt === 0) {
         this.#log.info({ device: this.name }, 'token refused (401); logging in again');
@@ -414,7 +472,10 @@ export class DeviceClient {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.#o.requestDeadlineMs);
     const late = () =>
-      new DeviceError('timeout', `${this.name}: ${path} did not complete within ${this.#o.requestDeadlineMs} ms (request_deadline)`);
+      new DeviceError(
+        'timeout',
+        `${this.name}: ${path} did not complete within ${this.#o.requestDeadlineMs} ms (request_deadline)`,
+      );
     try {
       let res;
       try {
@@ -424,7 +485,15 @@ export class DeviceClient {
       }
       const declared = res.headers['content-length'] === undefined ? null : Number(res.headers['content-length']);
       const what = path.startsWith('/api/logger/') && !path.startsWith('/api/logger/list') ? 'log file' : 'answer';
-      const chunks = boundedBody(res, { limit, declared, device: this.name, path, what, late, deadline: deadline.signal });
+      const chunks = boundedBody(res, {
+        limit,
+        declared,
+        device: this.name,
+        path,
+        what,
+        late,
+        deadline: deadline.signal,
+      });
       const status = res.statusCode ?? 0;
       if (status !== 200) {
         for await (const _ of chunks); // error answers are empty on the device; drained within the limit
@@ -449,10 +518,21 @@ export class DeviceClient {
  */
 async function* boundedBody(
   body: AsyncIterable<Buffer> & { destroy(): unknown },
-  o: { limit: number; declared: number | null; device: string; path: string; what: string; late: () => DeviceError; deadline: AbortSignal },
+  o: {
+    limit: number;
+    declared: number | null;
+    device: string;
+    path: string;
+    what: string;
+    late: () => DeviceError;
+    deadline: AbortSignal;
+  },
 ): AsyncGenerator<Buffer> {
   const tooLarge = () =>
-    new DeviceError('too_large', `${o.device}: ${o.path}: the ${o.what} is larger than ${o.limit} bytes; it was cut off there`);
+    new DeviceError(
+      'too_large',
+      `${o.device}: ${o.path}: the ${o.what} is larger than ${o.limit} bytes; it was cut off there`,
+    );
   if (o.declared !== null && o.declared > o.limit) {
     body.destroy();
     throw tooLarge();
@@ -470,7 +550,10 @@ async function* boundedBody(
     throw o.deadline.aborted ? o.late() : toDeviceError(err, o.device, o.path);
   }
   if (o.declared !== null && o.declared !== received) {
-    throw new DeviceError('connection', `${o.device}: ${o.path} body ended after ${received} of ${o.declared} bytes (device I/O error or dropped connection)`);
+    throw new DeviceError(
+      'connection',
+      `${o.device}: ${o.path} body ended after ${received} of ${o.declared} bytes (device I/O error or dropped connection)`,
+    );
   }
 }
 
@@ -488,7 +571,11 @@ function parse<T>(schema: z.ZodType<T>, body: Buffer, device: string, what: stri
     throw new DeviceError('protocol', `${device}: ${what} answer is not JSON`);
   }
   const result = schema.safeParse(json);
-  if (!result.success) throw new DeviceError('protocol', `${device}: ${what} answer is not as documented: ${z.prettifyError(result.error).replaceAll('\n', '; ')}`);
+  if (!result.success)
+    throw new DeviceError(
+      'protocol',
+      `${device}: ${what} answer is not as documented: ${z.prettifyError(result.error).replaceAll('\n', '; ')}`,
+    );
   return result.data;
 }
 
@@ -499,12 +586,21 @@ function toDeviceError(err: unknown, device: string, path: string): DeviceError 
   if (err instanceof PinMismatchError) return new DeviceError('tls', err.message, { cause: err });
   if (err instanceof ClientClosedError) return new DeviceError('closed', err.message, { cause: err });
   const e = err as NodeJS.ErrnoException;
-  if (err instanceof TransportTimeout && err.phase === 'connect') return new DeviceError('timeout', `${device}: connect timed out`, { cause: err });
+  if (err instanceof TransportTimeout && err.phase === 'connect')
+    return new DeviceError('timeout', `${device}: connect timed out`, { cause: err });
   if (err instanceof TransportTimeout) {
-    return new DeviceError('timeout', `${device}: no answer to ${path} in time (the device may be hung; it has no watchdog)`, { cause: err });
+    return new DeviceError(
+      'timeout',
+      `${device}: no answer to ${path} in time (the device may be hung; it has no watchdog)`,
+      { cause: err },
+    );
   }
   if (typeof e.code === 'string' && TLS_CODES.test(e.code)) {
-    return new DeviceError('tls', `${device}: TLS failed (${e.code}): trust the device with tls.ca or pin it with tls.fingerprint`, { cause: err });
+    return new DeviceError(
+      'tls',
+      `${device}: TLS failed (${e.code}): trust the device with tls.ca or pin it with tls.fingerprint`,
+      { cause: err },
+    );
   }
   return new DeviceError('connection', `${device}: ${path}: ${e.code ?? e.message}`, { cause: err });
 }

@@ -35,17 +35,42 @@ export class DeviceError extends ForwarderError {
 export function statusError(status: number, what: string, device: string): DeviceError {
   switch (status) {
     case 401:
-      return new DeviceError('unauthorized', `${device}: ${what} refused the token (401); it expired, the device rebooted, or the passphrase is wrong`, { status });
+      return new DeviceError(
+        'unauthorized',
+        `${device}: ${what} refused the token (401); it expired, the device rebooted, or the passphrase is wrong`,
+        { status },
+      );
     case 403:
-      return new DeviceError('forbidden', `${device}: ${what} denied (403): the token's scope or role does not allow it; the forwarder needs a User login with scope logger:get`, { status });
+      return new DeviceError(
+        'forbidden',
+        `${device}: ${what} denied (403): the token's scope or role does not allow it; the forwarder needs a User login with scope logger:get`,
+        { status },
+      );
     case 404:
-      return new DeviceError('not_found', `${device}: ${what} not found (404); EPA devices keep no log files (their log goes out over MQTT)`, { status });
+      return new DeviceError(
+        'not_found',
+        `${device}: ${what} not found (404); EPA devices keep no log files (their log goes out over MQTT)`,
+        { status },
+      );
     case 406:
-      return new DeviceError('locked', `${device}: ${what} not available (406): the file is locked by the logger (the current boot's file) or the offset is invalid`, { status });
+      return new DeviceError(
+        'locked',
+        `${device}: ${what} not available (406): the file is locked by the logger (the current boot's file) or the offset is invalid`,
+        { status },
+      );
     case 409:
-      return new DeviceError('fault', `${device}: ${what} refused (409): the device is in a fault state or not initialised; check /api/system/status fls_state`, { status });
+      return new DeviceError(
+        'fault',
+        `${device}: ${what} refused (409): the device is in a fault state or not initialised; check /api/system/status fls_state`,
+        { status },
+      );
     default:
-      if (status >= 500) return new DeviceError('server_error', `${device}: ${what} failed with HTTP ${status}`, { status });
-      return new DeviceError('protocol', `${device}: ${what} answered HTTP ${status}, which the API does not document here`, { status });
+      if (status >= 500)
+        return new DeviceError('server_error', `${device}: ${what} failed with HTTP ${status}`, { status });
+      return new DeviceError(
+        'protocol',
+        `${device}: ${what} answered HTTP ${status}, which the API does not document here`,
+        { status },
+      );
   }
 }

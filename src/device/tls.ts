@@ -15,7 +15,10 @@ export class PinMismatchError extends Error {
 }
 
 export function normalizeFingerprint(fp: string): string {
-  return fp.replace(/^sha256[:/]/i, '').replaceAll(':', '').toLowerCase();
+  return fp
+    .replace(/^sha256[:/]/i, '')
+    .replaceAll(':', '')
+    .toLowerCase();
 }
 
 /** What the TLS policy asks of node:https for one connection (no agent, so no session is ever resumed). */
@@ -31,5 +34,7 @@ export function checkPin(tls: DeviceTls, socket: TLSSocket, device: string): Pin
   const pinned = normalizeFingerprint(tls.fingerprint);
   const actual = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
   if (actual === pinned) return null;
-  return new PinMismatchError(`${device}: the device certificate (sha256 ${actual}) does not match the pinned fingerprint ${pinned}`);
+  return new PinMismatchError(
+    `${device}: the device certificate (sha256 ${actual}) does not match the pinned fingerprint ${pinned}`,
+  );
 }

@@ -46,8 +46,15 @@ export class DeviceTransport {
   }
 
   /** Resolves with the response once its headers are in; its body then streams with backpressure. */
-  request(r: { method: string; path: string; headers: Record<string, string>; body?: Buffer; signal: AbortSignal }): Promise<IncomingMessage> {
-    if (this.#destroyed) return Promise.reject(new ClientClosedError(`${this.#o.device}: the device client was closed`));
+  request(r: {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body?: Buffer;
+    signal: AbortSignal;
+  }): Promise<IncomingMessage> {
+    if (this.#destroyed)
+      return Promise.reject(new ClientClosedError(`${this.#o.device}: the device client was closed`));
     const { origin, tls, device } = this.#o;
     const secure = origin.protocol === 'https:';
     return new Promise<IncomingMessage>((resolve, reject) => {
@@ -76,7 +83,10 @@ export class DeviceTransport {
           if (tls.fingerprint !== undefined && !tlsSocket.authorized && !this.#toldUnauthorized) {
             this.#toldUnauthorized = true;
             const reason = String(tlsSocket.authorizationError);
-            this.#o.log.info({ device, reason }, 'device certificate is not trusted by any CA but matches the pinned fingerprint; accepting it');
+            this.#o.log.info(
+              { device, reason },
+              'device certificate is not trusted by any CA but matches the pinned fingerprint; accepting it',
+            );
           }
           waitForAnswer();
         });
@@ -101,6 +111,7 @@ export class DeviceTransport {
   /** Fails whatever is in flight at once (shutdown with a hung device). */
   destroy(): void {
     this.#destroyed = true;
-    for (const req of this.#inFlight) req.destroy(new ClientClosedError(`${this.#o.device}: the device client was closed`));
+    for (const req of this.#inFlight)
+      req.destroy(new ClientClosedError(`${this.#o.device}: the device client was closed`));
   }
 }

@@ -75,8 +75,9 @@ export class AuditJsonBuilder {
   #eventHead(info: EventCode): string {
     let head = this.#eventHeads.get(info.code);
     if (head === undefined) {
-      head = `"kind":"event","category":${q([info.category])},"type":${q(info.type)},"action":${q(info.action)}`
-        + `,"code":"${info.code}"`;
+      head =
+        `"kind":"event","category":${q([info.category])},"type":${q(info.type)},"action":${q(info.action)}` +
+        `,"code":"${info.code}"`;
       this.#eventHeads.set(info.code, head);
     }
     return head;
@@ -86,8 +87,9 @@ export class AuditJsonBuilder {
   #segmentPart(segment: Segment): string {
     if (segment !== this.#segment) {
       this.#segment = segment;
-      this.#segmentJson = `,"key_fingerprint":${q(segment.keyFingerprint)},"segment_line":${segment.line}`
-        + `,"signature":"${segment.signature}"`;
+      this.#segmentJson =
+        `,"key_fingerprint":${q(segment.keyFingerprint)},"segment_line":${segment.line}` +
+        `,"signature":"${segment.signature}"`;
     }
     return this.#segmentJson;
   }
@@ -101,8 +103,9 @@ export class AuditJsonBuilder {
     const decoded = decodeData(info, r);
     const selfGenerated = this.#ctx.isSelfGenerated?.(r) ?? false;
 
-    let vendor = `{"event":{"name":${q(info.name)}},"result":{"code":${r.result},"name":"${resultName}"}`
-      + `,"device_time":${r.time},"log":${this.#logJson},"self_generated":${selfGenerated}`;
+    let vendor =
+      `{"event":{"name":${q(info.name)}},"result":{"code":${r.result},"name":"${resultName}"}` +
+      `,"device_time":${r.time},"log":${this.#logJson},"self_generated":${selfGenerated}`;
     if (r.subject !== '') vendor += `,"subject":${q(r.subject)}`;
     if (!timeReliable) vendor += ',"time_unreliable":true';
     if (decoded.keyId) vendor += `,"key":{"id":${q(decoded.keyId)}}`;
@@ -115,11 +118,13 @@ export class AuditJsonBuilder {
     const timestamp = timeReliable ? `"${new Date(r.time * 1000).toISOString()}"` : this.#createdJson;
     const message = q(messageOf(info, resultName, decoded.summary, checked.status));
     const severity = SEVERITY_SCORE[severityOf(info, outcome)];
-    const event = `{${this.#eventHead(info)},"outcome":"${outcome}","sequence":${r.seq},"severity":${severity}`
-      + `,"created":${this.#createdJson},"original":${q(r.text)},"hash":"${sha256Hex(r.text)}"`
-      + `,"module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
-    let json = `{"@timestamp":${timestamp},"message":${message},"event":${event},${this.#sharedJson}`
-      + `,"encedo_hem":${vendor}${selfGenerated ? this.#selfTagsJson : this.#tagsJson}`;
+    const event =
+      `{${this.#eventHead(info)},"outcome":"${outcome}","sequence":${r.seq},"severity":${severity}` +
+      `,"created":${this.#createdJson},"original":${q(r.text)},"hash":"${sha256Hex(r.text)}"` +
+      `,"module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
+    let json =
+      `{"@timestamp":${timestamp},"message":${message},"event":${event},${this.#sharedJson}` +
+      `,"encedo_hem":${vendor}${selfGenerated ? this.#selfTagsJson : this.#tagsJson}`;
     const user = userOf(r);
     if (user) {
       const id = q(user.id);
@@ -132,13 +137,16 @@ export class AuditJsonBuilder {
   #malformed(checked: MalformedCheckedRecord): string {
     const line = checked.record;
     const created = this.#createdJson;
-    const event = `{"kind":"pipeline_error","action":"malformed-line","outcome":"unknown"`
-      + `,"severity":${SEVERITY_SCORE.high},"created":${created},"original":${q(line.text)}`
-      + `,"hash":"${sha256Hex(line.text)}","module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
+    const event =
+      `{"kind":"pipeline_error","action":"malformed-line","outcome":"unknown"` +
+      `,"severity":${SEVERITY_SCORE.high},"created":${created},"original":${q(line.text)}` +
+      `,"hash":"${sha256Hex(line.text)}","module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
     // `log` plus the line number: the file's log object with its closing brace replaced.
     const log = `${this.#logJson.slice(0, -1)},"line":${line.line}}`;
     const vendor = `{"log":${log},"self_generated":false,"integrity":{"status":"malformed","problems":["malformed"]}}`;
-    return `{"@timestamp":${created},"message":${q(`Malformed audit log line ${line.line}: ${line.reason}`)}`
-      + `,"event":${event},"error":{"message":${q(line.reason)}},${this.#sharedJson},"encedo_hem":${vendor}}`;
+    return (
+      `{"@timestamp":${created},"message":${q(`Malformed audit log line ${line.line}: ${line.reason}`)}` +
+      `,"event":${event},"error":{"message":${q(line.reason)}},${this.#sharedJson},"encedo_hem":${vendor}}`
+    );
   }
 }

@@ -145,7 +145,10 @@ export const INTEGRITY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> 
   'encedo_hem.file.problems.kind': 'keyword',
   'encedo_hem.file.problems.message': 'keyword',
   ...Object.fromEntries(
-    ['malformed', 'no_key', 'signature_invalid', 'mac_mismatch', 'seq_gap', 'seq_disorder', 'seq_repeat'].map((k) => [`encedo_hem.file.problem_counts.${k}`, 'long' as const]),
+    ['malformed', 'no_key', 'signature_invalid', 'mac_mismatch', 'seq_gap', 'seq_disorder', 'seq_repeat'].map((k) => [
+      `encedo_hem.file.problem_counts.${k}`,
+      'long' as const,
+    ]),
   ),
   'encedo_hem.alert.kind': 'keyword',
   'encedo_hem.alert.count': 'long',

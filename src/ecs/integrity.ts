@@ -48,10 +48,19 @@ const SHOWN_PROBLEMS = 20;
 export const SHOWN_SEGMENTS = 64;
 
 function id(...parts: (string | number | null | undefined)[]): string {
-  return createHash('sha256').update(parts.map((p) => String(p ?? '')).join('\n')).digest().subarray(0, 20).toString('base64url');
+  return createHash('sha256')
+    .update(parts.map((p) => String(p ?? '')).join('\n'))
+    .digest()
+    .subarray(0, 20)
+    .toString('base64url');
 }
 
-function base(ctx: IntegrityContext, header: string | null, event: Record<string, unknown>, message: string): Record<string, unknown> {
+function base(
+  ctx: IntegrityContext,
+  header: string | null,
+  event: Record<string, unknown>,
+  message: string,
+): Record<string, unknown> {
   const now = ctx.now.toISOString();
   return {
     '@timestamp': now,
@@ -74,7 +83,19 @@ export function fileVerdictDocument(ctx: IntegrityContext, file: FetchedFile, v:
   const message = v.valid
     ? `Audit log file ${file.id}: valid, ${v.lines.verified}/${v.lines.total} records verified`
     : `Audit log file ${file.id}: INVALID, ${v.lines.verified}/${v.lines.total} records verified; ${counts.map(([k, n]) => `${k} ${n}`).join(', ') || 'no records'}`;
-  const doc = base(ctx, v.header, { kind: 'event', category: ['file'], type: ['info'], action: 'log-file-verified', outcome: v.valid ? 'success' : 'failure', severity: SEVERITY_SCORE[v.valid ? 'info' : 'high'] }, message);
+  const doc = base(
+    ctx,
+    v.header,
+    {
+      kind: 'event',
+      category: ['file'],
+      type: ['info'],
+      action: 'log-file-verified',
+      outcome: v.valid ? 'success' : 'failure',
+      severity: SEVERITY_SCORE[v.valid ? 'info' : 'high'],
+    },
+    message,
+  );
   doc.file = { name: `${file.id}.log`, size: file.size, hash: { sha256: file.sha256 } };
   doc.encedo_hem = {
     file: {
@@ -85,11 +106,20 @@ export function fileVerdictDocument(ctx: IntegrityContext, file: FetchedFile, v:
       records_verified: v.lines.verified,
       verified_ratio: v.lines.total === 0 ? 0 : v.lines.verified / v.lines.total,
       ...(v.firstSeq !== null ? { first_seq: v.firstSeq, last_seq: v.lastSeq } : {}),
-      ...(v.firstTime !== null ? { first_time: new Date(v.firstTime * 1000).toISOString(), last_time: new Date(v.lastTime! * 1000).toISOString() } : {}),
+      ...(v.firstTime !== null
+        ? {
+            first_time: new Date(v.firstTime * 1000).toISOString(),
+            last_time: new Date(v.lastTime! * 1000).toISOString(),
+          }
+        : {}),
       segment_count: v.segmentCount,
-      segments: v.segments.slice(0, SHOWN_SEGMENTS).map((s) => ({ line: s.line, seq: s.seq, key_fingerprint: s.keyFingerprint, signature: s.signature })),
+      segments: v.segments
+        .slice(0, SHOWN_SEGMENTS)
+        .map((s) => ({ line: s.line, seq: s.seq, key_fingerprint: s.keyFingerprint, signature: s.signature })),
       problem_counts: Object.fromEntries(counts),
-      problems: v.problems.slice(0, SHOWN_PROBLEMS).map((p) => ({ line: p.line, ...(p.seq !== null ? { seq: p.seq } : {}), kind: p.kind, message: p.message })),
+      problems: v.problems
+        .slice(0, SHOWN_PROBLEMS)
+        .map((p) => ({ line: p.line, ...(p.seq !== null ? { seq: p.seq } : {}), kind: p.kind, message: p.message })),
     },
   };
   return { _id: id(ctx.device.serial, 'verdict', file.id, file.sha256), _index: index(ctx), _source: doc };
@@ -114,10 +144,19 @@ export function alertDocument(ctx: IntegrityContext, alert: Alert, header: strin
   const doc = base(
     ctx,
     header,
-    { kind: 'alert', category: ['intrusion_detection'], type: ['info'], action: `integrity-${alert.kind.replaceAll('_', '-')}`, outcome: 'failure', severity: SEVERITY_SCORE.high, reason: alert.message },
+    {
+      kind: 'alert',
+      category: ['intrusion_detection'],
+      type: ['info'],
+      action: `integrity-${alert.kind.replaceAll('_', '-')}`,
+      outcome: 'failure',
+      severity: SEVERITY_SCORE.high,
+      reason: alert.message,
+    },
     alert.message,
   );
-  if (alert.file) doc.file = { name: `${alert.file.id}.log`, size: alert.file.size, hash: { sha256: alert.file.sha256 } };
+  if (alert.file)
+    doc.file = { name: `${alert.file.id}.log`, size: alert.file.size, hash: { sha256: alert.file.sha256 } };
   doc.encedo_hem = {
     ...(alert.fileId ? { file: { id: alert.fileId } } : {}),
     alert: {
@@ -129,11 +168,20 @@ export function alertDocument(ctx: IntegrityContext, alert: Alert, header: strin
       ...(alert.currentKey ? { current_key: alert.currentKey } : {}),
     },
   };
-  return { _id: id(ctx.device.serial, 'alert', alert.kind, alert.fileId, alert.discriminator), _index: index(ctx), _source: doc };
+  return {
+    _id: id(ctx.device.serial, 'alert', alert.kind, alert.fileId, alert.discriminator),
+    _index: index(ctx),
+    _source: doc,
+  };
 }
 
 /** One alert per problem kind found in a file, with the count and the first line. */
-export function verdictAlerts(ctx: IntegrityContext, file: FetchedFile, device: string, v: FileVerdict): IndexDocument[] {
+export function verdictAlerts(
+  ctx: IntegrityContext,
+  file: FetchedFile,
+  device: string,
+  v: FileVerdict,
+): IndexDocument[] {
   return Object.entries(v.problemCounts)
     .filter(([, n]) => n > 0)
     .map(([kind, count]) => {
@@ -141,7 +189,14 @@ export function verdictAlerts(ctx: IntegrityContext, file: FetchedFile, device: 
       const where = first ? ` (first at line ${first.line}: ${first.message})` : '';
       return alertDocument(
         ctx,
-        { kind: kind as ProblemKind, fileId: file.id, file, count, discriminator: file.sha256, message: `${device}: audit log file ${file.id} has ${count} ${PROBLEM_MESSAGES[kind as ProblemKind]}${where}` },
+        {
+          kind: kind as ProblemKind,
+          fileId: file.id,
+          file,
+          count,
+          discriminator: file.sha256,
+          message: `${device}: audit log file ${file.id} has ${count} ${PROBLEM_MESSAGES[kind as ProblemKind]}${where}`,
+        },
         v.header,
       );
     });

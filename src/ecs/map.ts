@@ -89,7 +89,9 @@ export function mapRecord(checked: CheckedRecord, ctx: MapContext): IndexDocumen
 
 /** Data stream namespaces: lower case, no `-` (it separates the name's parts), at most 100 bytes. */
 export function namespaceError(namespace: string): string | null {
-  return /^[a-z0-9_]{1,100}$/.test(namespace) ? null : `namespace ${JSON.stringify(namespace)} must be 1-100 characters of a-z, 0-9 and _`;
+  return /^[a-z0-9_]{1,100}$/.test(namespace)
+    ? null
+    : `namespace ${JSON.stringify(namespace)} must be 1-100 characters of a-z, 0-9 and _`;
 }
 
 /** The file id a device gives a log file (8 hex digits, its boot time), taken from a file name. */

@@ -31,43 +31,91 @@ export interface KibanaAsset {
 }
 
 export function kibanaAssets(): KibanaAsset[] {
-  const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = (file: string) =>
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return [
-    { api: 'saved_objects', file: SAVED_OBJECTS_FILE, objects: lines(SAVED_OBJECTS_FILE).map((o) => `${o.type} ${o.id} ${JSON.stringify((o.attributes as { title: string }).title)}`) },
-    { api: 'rules', file: RULES_FILE, objects: lines(RULES_FILE).map((r) => `rule ${r.rule_id} ${JSON.stringify(r.name)}`) },
+    {
+      api: 'saved_objects',
+      file: SAVED_OBJECTS_FILE,
+      objects: lines(SAVED_OBJECTS_FILE).map(
+        (o) => `${o.type} ${o.id} ${JSON.stringify((o.attributes as { title: string }).title)}`,
+      ),
+    },
+    {
+      api: 'rules',
+      file: RULES_FILE,
+      objects: lines(RULES_FILE).map((r) => `rule ${r.rule_id} ${JSON.stringify(r.name)}`),
+    },
   ];
 }
 
-const ENDPOINT = { saved_objects: '/api/saved_objects/_import?overwrite=true', rules: '/api/detection_engine/rules/_import?overwrite=true' } as const;
-const PRIVILEGE = { saved_objects: 'Kibana feature privileges: Saved Objects Management (all), Dashboard and Discover (all)', rules: 'Kibana feature privilege Security (all), and read on logs-encedo_hem.*' } as const;
+const ENDPOINT = {
+  saved_objects: '/api/saved_objects/_import?overwrite=true',
+  rules: '/api/detection_engine/rules/_import?overwrite=true',
+} as const;
+const PRIVILEGE = {
+  saved_objects: 'Kibana feature privileges: Saved Objects Management (all), Dashboard and Discover (all)',
+  rules: 'Kibana feature privilege Security (all), and read on logs-encedo_hem.*',
+} as const;
 
 /**
  * Imports the dashboards (saved objects) and the detection rules. Both imports overwrite objects with
  * the same ids, so running it again changes nothing but the versions.
  */
-export async function installKibanaAssets(conn: KibanaConnection): Promise<{ api: KibanaAsset['api']; imported: number }[]> {
-  const dispatcher = new Agent({ connect: { ...(conn.ca ? { ca: conn.ca } : {}), ...(conn.insecure ? { rejectUnauthorized: false } : {}) } });
+export async function installKibanaAssets(
+  conn: KibanaConnection,
+): Promise<{ api: KibanaAsset['api']; imported: number }[]> {
+  const dispatcher = new Agent({
+    connect: { ...(conn.ca ? { ca: conn.ca } : {}), ...(conn.insecure ? { rejectUnauthorized: false } : {}) },
+  });
   const headers: Record<string, string> = { 'kbn-xsrf': 'encedo-hem-forwarder' };
   if (conn.apiKey) headers.authorization = `ApiKey ${conn.apiKey}`;
-  else if (conn.username) headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`).toString('base64')}`;
+  else if (conn.username)
+    headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`).toString('base64')}`;
   const results: { api: KibanaAsset['api']; imported: number }[] = [];
   try {
     for (const asset of kibanaAssets()) {
       const form = new FormData();
-      form.set('file', new Blob([readFileSync(asset.file)], { type: 'application/ndjson' }), asset.file.slice(asset.file.lastIndexOf('/') + 1));
+      form.set(
+        'file',
+        new Blob([readFileSync(asset.file)], { type: 'application/ndjson' }),
+        asset.file.slice(asset.file.lastIndexOf('/') + 1),
+      );
       let res;
       try {
-        res = await fetch(`${conn.url.replace(/\/+$/, '')}${ENDPOINT[asset.api]}`, { method: 'POST', headers, body: form, dispatcher });
+        res = await fetch(`${conn.url.replace(/\/+$/, '')}${ENDPOINT[asset.api]}`, {
+          method: 'POST',
+          headers,
+          body: form,
+          dispatcher,
+        });
       } catch (err) {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw new KibanaError(`cannot reach Kibana at ${conn.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+        throw new KibanaError(
+          `cannot reach Kibana at ${conn.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+        );
       }
       const text = await res.text();
       if (res.status === 401) throw new KibanaError(`Kibana rejected the credentials (401) importing ${asset.api}`);
-      if (res.status === 403) throw new KibanaError(`Kibana denied the ${asset.api} import (403): the user or API key needs ${PRIVILEGE[asset.api]}`);
-      if (res.status !== 200) throw new KibanaError(`Kibana answered HTTP ${res.status} importing ${asset.api}: ${text.slice(0, 300)}`);
-      const body = JSON.parse(text) as { success?: boolean; successCount?: number; success_count?: number; errors?: unknown[] };
-      if (body.success === false || (body.errors && body.errors.length > 0)) throw new KibanaError(`Kibana refused part of the ${asset.api} import: ${JSON.stringify(body.errors).slice(0, 500)}`);
+      if (res.status === 403)
+        throw new KibanaError(
+          `Kibana denied the ${asset.api} import (403): the user or API key needs ${PRIVILEGE[asset.api]}`,
+        );
+      if (res.status !== 200)
+        throw new KibanaError(`Kibana answered HTTP ${res.status} importing ${asset.api}: ${text.slice(0, 300)}`);
+      const body = JSON.parse(text) as {
+        success?: boolean;
+        successCount?: number;
+        success_count?: number;
+        errors?: unknown[];
+      };
+      if (body.success === false || (body.errors && body.errors.length > 0))
+        throw new KibanaError(
+          `Kibana refused part of the ${asset.api} import: ${JSON.stringify(body.errors).slice(0, 500)}`,
+        );
       results.push({ api: asset.api, imported: body.successCount ?? body.success_count ?? asset.objects.length });
     }
   } finally {

@@ -37,7 +37,15 @@ const LAYER = 'layer1';
 function columnState(c: Column, orderBy: string): Record<string, unknown> {
   switch (c.kind) {
     case 'date':
-      return { label: '@timestamp', dataType: 'date', operationType: 'date_histogram', sourceField: c.field, isBucketed: true, scale: 'interval', params: { interval: 'auto', includeEmptyRows: true } };
+      return {
+        label: '@timestamp',
+        dataType: 'date',
+        operationType: 'date_histogram',
+        sourceField: c.field,
+        isBucketed: true,
+        scale: 'interval',
+        params: { interval: 'auto', includeEmptyRows: true },
+      };
     case 'terms':
       return {
         label: c.label ?? c.field,
@@ -46,10 +54,24 @@ function columnState(c: Column, orderBy: string): Record<string, unknown> {
         sourceField: c.field,
         isBucketed: true,
         scale: 'ordinal',
-        params: { size: c.size ?? 10, orderBy: { type: 'column', columnId: orderBy }, orderDirection: 'desc', otherBucket: true, missingBucket: false },
+        params: {
+          size: c.size ?? 10,
+          orderBy: { type: 'column', columnId: orderBy },
+          orderDirection: 'desc',
+          otherBucket: true,
+          missingBucket: false,
+        },
       };
     case 'count':
-      return { label: c.label ?? 'Count', dataType: 'number', operationType: 'count', sourceField: '___records___', isBucketed: false, scale: 'ratio', params: { emptyAsNull: true } };
+      return {
+        label: c.label ?? 'Count',
+        dataType: 'number',
+        operationType: 'count',
+        sourceField: '___records___',
+        isBucketed: false,
+        scale: 'ratio',
+        params: { emptyAsNull: true },
+      };
     case 'metric':
       return {
         label: c.label ?? `${c.op} of ${c.field}`,
@@ -76,23 +98,64 @@ function visualization(spec: PanelSpec, ids: string[]): { type: string; state: R
           legend: { isVisible: true, position: 'right' },
           valueLabels: 'hide',
           preferredSeriesType: 'bar_stacked',
-          layers: [{ layerId: LAYER, layerType: 'data', seriesType: 'bar_stacked', accessors: metricIds, ...(x ? { xAccessor: x } : {}), ...(split ? { splitAccessor: split } : {}) }],
+          layers: [
+            {
+              layerId: LAYER,
+              layerType: 'data',
+              seriesType: 'bar_stacked',
+              accessors: metricIds,
+              ...(x ? { xAccessor: x } : {}),
+              ...(split ? { splitAccessor: split } : {}),
+            },
+          ],
         },
       };
     }
     case 'table':
-      return { type: 'lnsDatatable', state: { layerId: LAYER, layerType: 'data', columns: ids.map((columnId) => ({ columnId })) } };
+      return {
+        type: 'lnsDatatable',
+        state: { layerId: LAYER, layerType: 'data', columns: ids.map((columnId) => ({ columnId })) },
+      };
     case 'metric':
       return { type: 'lnsMetric', state: { layerId: LAYER, layerType: 'data', metricAccessor: metricIds[0] } };
     case 'donut':
-      return { type: 'lnsPie', state: { shape: 'donut', layers: [{ layerId: LAYER, layerType: 'data', primaryGroups: bucketIds, metrics: metricIds, numberDisplay: 'percent', categoryDisplay: 'default', legendDisplay: 'default' }] } };
+      return {
+        type: 'lnsPie',
+        state: {
+          shape: 'donut',
+          layers: [
+            {
+              layerId: LAYER,
+              layerType: 'data',
+              primaryGroups: bucketIds,
+              metrics: metricIds,
+              numberDisplay: 'percent',
+              categoryDisplay: 'default',
+              legendDisplay: 'default',
+            },
+          ],
+        },
+      };
   }
 }
 
 /** A phrase filter on one field, in the shape Kibana stores, pointing at the data view by reference. */
-export function phraseFilter(field: string, value: string | boolean, refName: string, negate = false): Record<string, unknown> {
+export function phraseFilter(
+  field: string,
+  value: string | boolean,
+  refName: string,
+  negate = false,
+): Record<string, unknown> {
   return {
-    meta: { alias: null, disabled: false, negate, key: field, params: { query: value }, type: 'phrase', indexRefName: refName },
+    meta: {
+      alias: null,
+      disabled: false,
+      negate,
+      key: field,
+      params: { query: value },
+      type: 'phrase',
+      indexRefName: refName,
+    },
     query: { match_phrase: { [field]: value } },
     $state: { store: 'appState' },
   };
@@ -100,7 +163,13 @@ export function phraseFilter(field: string, value: string | boolean, refName: st
 
 export function lensObject(spec: PanelSpec): Record<string, unknown> {
   const ids = spec.columns.map((_, i) => `col${i}`);
-  const orderBy = ids[Math.max(0, spec.columns.findIndex((c) => c.kind === 'count' || c.kind === 'metric'))]!;
+  const orderBy =
+    ids[
+      Math.max(
+        0,
+        spec.columns.findIndex((c) => c.kind === 'count' || c.kind === 'metric'),
+      )
+    ]!;
   const columns = Object.fromEntries(spec.columns.map((c, i) => [ids[i], columnState(c, orderBy)]));
   const vis = visualization(spec, ids);
   return {
@@ -143,10 +212,22 @@ export function dashboardObject(spec: DashboardSpec): Record<string, unknown> {
     const grid = { x, y, w, h, i: String(i + 1) };
     x += w;
     rowHeight = Math.max(rowHeight, h);
-    return { type: 'lens', gridData: grid, panelIndex: String(i + 1), embeddableConfig: { enhancements: {} }, panelRefName: `panel_${i + 1}`, title: p.title };
+    return {
+      type: 'lens',
+      gridData: grid,
+      panelIndex: String(i + 1),
+      embeddableConfig: { enhancements: {} },
+      panelRefName: `panel_${i + 1}`,
+      title: p.title,
+    };
   });
   // Our own polling is hidden by default; the filter pill can be switched off in one click.
-  const selfFilter = phraseFilter('encedo_hem.self_generated', true, 'kibanaSavedObjectMeta.searchSourceJSON.filter[0].meta.index', true);
+  const selfFilter = phraseFilter(
+    'encedo_hem.self_generated',
+    true,
+    'kibanaSavedObjectMeta.searchSourceJSON.filter[0].meta.index',
+    true,
+  );
   return {
     type: 'dashboard',
     id: spec.id,
@@ -154,10 +235,18 @@ export function dashboardObject(spec: DashboardSpec): Record<string, unknown> {
       title: spec.title,
       description: spec.description,
       panelsJSON: JSON.stringify(panels),
-      optionsJSON: JSON.stringify({ useMargins: true, syncColors: false, syncCursor: true, syncTooltips: false, hidePanelTitles: false }),
+      optionsJSON: JSON.stringify({
+        useMargins: true,
+        syncColors: false,
+        syncCursor: true,
+        syncTooltips: false,
+        hidePanelTitles: false,
+      }),
       timeRestore: false,
       version: 1,
-      kibanaSavedObjectMeta: { searchSourceJSON: JSON.stringify({ query: { query: '', language: 'kuery' }, filter: [selfFilter] }) },
+      kibanaSavedObjectMeta: {
+        searchSourceJSON: JSON.stringify({ query: { query: '', language: 'kuery' }, filter: [selfFilter] }),
+      },
     },
     references: [
       ...spec.panels.map((p, i) => ({ type: 'lens', id: p.id, name: `panel_${i + 1}` })),

@@ -20,11 +20,15 @@ export const RULES: readonly RuleSpec[] = [
   {
     rule_id: 'encedo_hem-integrity-alert',
     name: 'Encedo HEM audit log integrity alert',
-    description: 'The forwarder found an integrity problem in a HEM audit log: an altered record (MAC mismatch), missing, repeated or reordered records, a key segment not signed by the trusted logger key, a logger key change, or a file that changed or vanished after it was collected.',
+    description:
+      'The forwarder found an integrity problem in a HEM audit log: an altered record (MAC mismatch), missing, repeated or reordered records, a key segment not signed by the trusted logger key, a logger key change, or a file that changed or vanished after it was collected.',
     query: `${INTEGRITY} and event.kind : "alert"`,
     severity: 'high',
     risk_score: 73,
-    false_positives: ['A storage fault on the device (truncated or corrupted file).', 'A device wiped and re-initialised on purpose (a new logger key).'],
+    false_positives: [
+      'A storage fault on the device (truncated or corrupted file).',
+      'A device wiped and re-initialised on purpose (a new logger key).',
+    ],
     threat: [
       { tactic: ['TA0005', 'Defense Evasion'], technique: ['T1070', 'Indicator Removal'] },
       { tactic: ['TA0040', 'Impact'], technique: ['T1565', 'Data Manipulation'] },
@@ -33,7 +37,8 @@ export const RULES: readonly RuleSpec[] = [
   {
     rule_id: 'encedo_hem-logger-key-changed',
     name: 'Encedo HEM logger key changed',
-    description: "The device's audit-log signing key differs from the trusted one: the device was wiped or re-initialised, or a different device answers at its address.",
+    description:
+      "The device's audit-log signing key differs from the trusted one: the device was wiped or re-initialised, or a different device answers at its address.",
     query: `${INTEGRITY} and encedo_hem.alert.kind : "logger_key_changed"`,
     severity: 'critical',
     risk_score: 99,
@@ -43,7 +48,8 @@ export const RULES: readonly RuleSpec[] = [
   {
     rule_id: 'encedo_hem-scope-check-burst',
     name: 'Encedo HEM burst of scope-check failures',
-    description: 'Ten or more access scope-check failures on one device within the look-back window: a token is being used against endpoints it is not allowed to call.',
+    description:
+      'Ten or more access scope-check failures on one device within the look-back window: a token is being used against endpoints it is not allowed to call.',
     query: `${AUDIT} and event.action : "scope-check-failed"`,
     severity: 'medium',
     risk_score: 47,
@@ -54,7 +60,8 @@ export const RULES: readonly RuleSpec[] = [
   {
     rule_id: 'encedo_hem-hsm-health-failure',
     name: 'Encedo HEM entropy, secure-state, key-integrity or self-test failure',
-    description: 'The HSM reported a TRNG entropy failure, entered the non-secure (fail) state, failed a key-integrity check or failed its power-up self-test.',
+    description:
+      'The HSM reported a TRNG entropy failure, entered the non-secure (fail) state, failed a key-integrity check or failed its power-up self-test.',
     query: `${AUDIT} and (event.action : ("trng-failure" or "non-secure-state") or (event.action : ("key-integrity-check" or "selftest") and event.outcome : "failure"))`,
     severity: 'critical',
     risk_score: 99,
@@ -84,7 +91,8 @@ export const RULES: readonly RuleSpec[] = [
   {
     rule_id: 'encedo_hem-rtc-set-outside-startup',
     name: 'Encedo HEM clock set outside startup',
-    description: "The HSM's real-time clock was set other than in the power-up sequence (the first records of a boot's file): log timestamps after it may not be comparable with those before.",
+    description:
+      "The HSM's real-time clock was set other than in the power-up sequence (the first records of a boot's file): log timestamps after it may not be comparable with those before.",
     query: `${AUDIT} and event.action : "rtc-set" and event.sequence > 3`,
     severity: 'medium',
     risk_score: 47,
@@ -129,7 +137,15 @@ export function ruleObject(r: RuleSpec): Record<string, unknown> {
     threat: r.threat.map((t) => ({
       framework: 'MITRE ATT&CK',
       tactic: { id: t.tactic[0], name: t.tactic[1], reference: `https://attack.mitre.org/tactics/${t.tactic[0]}/` },
-      technique: t.technique ? [{ id: t.technique[0], name: t.technique[1], reference: `https://attack.mitre.org/techniques/${t.technique[0]}/` }] : [],
+      technique: t.technique
+        ? [
+            {
+              id: t.technique[0],
+              name: t.technique[1],
+              reference: `https://attack.mitre.org/techniques/${t.technique[0]}/`,
+            },
+          ]
+        : [],
     })),
     ...(r.threshold ? { threshold: { field: [r.threshold.field], value: r.threshold.value } } : {}),
     from: 'now-10m',

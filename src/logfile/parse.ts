@@ -88,7 +88,12 @@ export class LogParser {
       const line = this.#line++;
       this.#nonAscii = false;
       this.#pastFirstLine = true;
-      emit({ kind: 'malformed', line, reason: `line is longer than ${MAX_LINE_BYTES} bytes`, text: bytes.toString('utf8') });
+      emit({
+        kind: 'malformed',
+        line,
+        reason: `line is longer than ${MAX_LINE_BYTES} bytes`,
+        text: bytes.toString('utf8'),
+      });
     } else {
       this.#emitLine(bytes, emit);
     }
@@ -111,7 +116,12 @@ export class LogParser {
     } else {
       const parsed = parseLine(bytes.toString('latin1'), line);
       if (parsed.kind === 'header' && this.#pastFirstLine) {
-        emit({ kind: 'malformed', line, reason: "a second '#' line: only the first line of a file is a header", text: bytes.toString('latin1') });
+        emit({
+          kind: 'malformed',
+          line,
+          reason: "a second '#' line: only the first line of a file is a header",
+          text: bytes.toString('latin1'),
+        });
       } else {
         emit(parsed);
       }
@@ -141,7 +151,8 @@ export function parseLine(text: string, line: number): LogLine {
   if (typeof time === 'string') return malformed(`field 2 (timestamp) ${time}`);
   const event = hexField(f2, 8);
   if (typeof event === 'string') return malformed(`field 3 (event) ${event}`);
-  if (f3 !== '0' && f3 !== '1' && f3 !== '2') return malformed(`field 4 (result) is ${JSON.stringify(f3)}, expected 0, 1 or 2`);
+  if (f3 !== '0' && f3 !== '1' && f3 !== '2')
+    return malformed(`field 4 (result) is ${JSON.stringify(f3)}, expected 0, 1 or 2`);
   if (subject !== 'U' && subject !== 'M' && !isBase64Url(subject)) {
     return malformed(`field 5 (subject) ${JSON.stringify(clip(subject))} is neither U, M nor base64url`);
   }

@@ -116,7 +116,8 @@ export class LogVerifier {
    */
   constructor(loggerPublicKeys: Uint8Array | readonly Uint8Array[], options: { maxProblems?: number } = {}) {
     const keys = loggerPublicKeys instanceof Uint8Array ? [loggerPublicKeys] : loggerPublicKeys;
-    if (keys.length === 0 || keys.some((k) => k.length !== 32)) throw new TypeError('the logger public key must be 32 bytes (Ed25519)');
+    if (keys.length === 0 || keys.some((k) => k.length !== 32))
+      throw new TypeError('the logger public key must be 32 bytes (Ed25519)');
     this.#loggerKeys = keys;
     this.#maxProblems = options.maxProblems ?? DEFAULT_MAX_PROBLEMS;
   }
@@ -148,9 +149,18 @@ export class LogVerifier {
 
     const segment = this.#segment;
     if (segment === null) {
-      problems.unshift(this.#problem('no_key', line.line, line.seq, 'record comes before any KEY_INIT record, so its tag cannot be checked'));
+      problems.unshift(
+        this.#problem(
+          'no_key',
+          line.line,
+          line.seq,
+          'record comes before any KEY_INIT record, so its tag cannot be checked',
+        ),
+      );
     } else if (segment.key !== null && !tagMatches(segment.key, line)) {
-      problems.unshift(this.#problem('mac_mismatch', line.line, line.seq, 'tag does not match the record text under the segment key'));
+      problems.unshift(
+        this.#problem('mac_mismatch', line.line, line.seq, 'tag does not match the record text under the segment key'),
+      );
     }
     if (segment !== null && segment.info.signature === 'valid' && segment.key !== null && !problems.some(breaksTrust)) {
       this.#verified++;
@@ -158,9 +168,19 @@ export class LogVerifier {
     }
     if (problems.length === 0) {
       // Only reachable inside a segment whose KEY_INIT failed: that problem was reported on its line.
-      problems.push({ kind: 'signature_invalid', line: line.line, seq: line.seq, message: `segment key of line ${segment!.info.line} is not signed by the logger key` });
+      problems.push({
+        kind: 'signature_invalid',
+        line: line.line,
+        seq: line.seq,
+        message: `segment key of line ${segment!.info.line} is not signed by the logger key`,
+      });
     }
-    return { status: 'unverified', record: line, segment: segment?.info ?? null, problems: problems as [Problem, ...Problem[]] };
+    return {
+      status: 'unverified',
+      record: line,
+      segment: segment?.info ?? null,
+      problems: problems as [Problem, ...Problem[]],
+    };
   }
 
   verdict(): FileVerdict {
@@ -183,18 +203,30 @@ export class LogVerifier {
     const key = decodeBase64Url(record.subject);
     const signature = decodeBase64Url(record.data);
     let reason: string | null = null;
-    if (key === null || key.length !== 32) reason = `KEY_INIT subject is ${key?.length ?? 0} bytes, expected a 32-byte key`;
-    else if (signature === null || signature.length !== 64) reason = `KEY_INIT data is ${signature?.length ?? 0} bytes, expected a 64-byte Ed25519 signature`;
+    if (key === null || key.length !== 32)
+      reason = `KEY_INIT subject is ${key?.length ?? 0} bytes, expected a 32-byte key`;
+    else if (signature === null || signature.length !== 64)
+      reason = `KEY_INIT data is ${signature?.length ?? 0} bytes, expected a 64-byte Ed25519 signature`;
     else if (!this.#signatureValid(record, signature, key)) {
       reason = 'KEY_INIT signature does not verify with the pinned logger key';
     }
     const info: Segment = {
       line: record.line,
       seq: record.seq,
-      keyFingerprint: createHash('sha256').update(key ?? Buffer.from(record.subject)).digest('hex'),
+      keyFingerprint: createHash('sha256')
+        .update(key ?? Buffer.from(record.subject))
+        .digest('hex'),
       signature: reason === null ? 'valid' : 'invalid',
     };
-    if (reason !== null) problems.push(this.#problem('signature_invalid', record.line, record.seq, `${reason}; the records of this segment are not trusted`));
+    if (reason !== null)
+      problems.push(
+        this.#problem(
+          'signature_invalid',
+          record.line,
+          record.seq,
+          `${reason}; the records of this segment are not trusted`,
+        ),
+      );
     if (this.#segmentCount++ < MAX_SEGMENTS_LISTED) this.#segments.push(info);
     this.#segment = { info, key: key !== null && key.length === 32 ? key : null };
   }
@@ -214,7 +246,15 @@ export class LogVerifier {
     const isKeyInit = record.event === KEY_INIT_EVENT && record.result === 0;
     if (last === null) {
       this.#firstSeq = seq;
-      if (seq !== 0) problems.push(this.#problem('seq_gap', record.line, seq, `file starts at seq ${hex(seq)}: ${seq} earlier record(s) missing`));
+      if (seq !== 0)
+        problems.push(
+          this.#problem(
+            'seq_gap',
+            record.line,
+            seq,
+            `file starts at seq ${hex(seq)}: ${seq} earlier record(s) missing`,
+          ),
+        );
     } else if (repeatOf !== null) {
       // Checked before the restart rule: a replayed seq-0 KEY_INIT must not restart the counter.
       const message = `KEY_INIT record repeats line ${repeatOf} (seq ${hex(seq)})`;
@@ -227,10 +267,24 @@ export class LogVerifier {
     } else if (seq === last) {
       problems.push(this.#problem('seq_repeat', record.line, seq, `seq ${hex(seq)} repeats the previous record`));
     } else if (seq <= this.#highSeq) {
-      problems.push(this.#problem('seq_disorder', record.line, seq, `seq ${hex(seq)} comes after seq ${hex(this.#highSeq)}: records are out of order`));
+      problems.push(
+        this.#problem(
+          'seq_disorder',
+          record.line,
+          seq,
+          `seq ${hex(seq)} comes after seq ${hex(this.#highSeq)}: records are out of order`,
+        ),
+      );
     } else {
       const missing = seq - this.#highSeq - 1;
-      problems.push(this.#problem('seq_gap', record.line, seq, `seq jumps from ${hex(this.#highSeq)} to ${hex(seq)}: ${missing} record(s) missing`));
+      problems.push(
+        this.#problem(
+          'seq_gap',
+          record.line,
+          seq,
+          `seq jumps from ${hex(this.#highSeq)} to ${hex(seq)}: ${missing} record(s) missing`,
+        ),
+      );
     }
     this.#lastSeq = seq;
     if (seq > this.#highSeq) this.#highSeq = seq;
@@ -259,7 +313,10 @@ function hex(n: number): string {
 }
 
 /** Verifies a whole in-memory list of lines; for tests and small files. */
-export function verifyLines(lines: Iterable<LogLine>, loggerPublicKey: Uint8Array | readonly Uint8Array[]): { records: CheckedRecord[]; verdict: FileVerdict } {
+export function verifyLines(
+  lines: Iterable<LogLine>,
+  loggerPublicKey: Uint8Array | readonly Uint8Array[],
+): { records: CheckedRecord[]; verdict: FileVerdict } {
   const verifier = new LogVerifier(loggerPublicKey);
   const records: CheckedRecord[] = [];
   for (const line of lines) {

@@ -6,14 +6,54 @@ import type { SinkStats } from '../sinks/sink.js';
 /** The forwarder's Prometheus metrics (`hemfwd_*`), one registry per process. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly lastSuccess = new Gauge({ name: 'hemfwd_device_last_success_timestamp_seconds', help: 'End of the last successful collection cycle, per device', labelNames: ['device'], registers: [this.registry] });
-  readonly files = new Counter({ name: 'hemfwd_files_ingested_total', help: 'Log files indexed and checkpointed', labelNames: ['device'], registers: [this.registry] });
-  readonly records = new Counter({ name: 'hemfwd_records_ingested_total', help: 'Audit records indexed and checkpointed', labelNames: ['device'], registers: [this.registry] });
-  readonly problems = new Counter({ name: 'hemfwd_verification_problems_total', help: 'Verification problems found, by kind', labelNames: ['device', 'kind'], registers: [this.registry] });
-  readonly alerts = new Counter({ name: 'hemfwd_integrity_alerts_total', help: 'Integrity alerts raised, by kind', labelNames: ['device', 'kind'], registers: [this.registry] });
-  readonly errors = new Counter({ name: 'hemfwd_device_errors_total', help: 'Failed collection cycles, by error code', labelNames: ['device', 'code'], registers: [this.registry] });
-  readonly lag = new Gauge({ name: 'hemfwd_device_lag_seconds', help: 'Age of the oldest closed log file not yet ingested (0 when caught up)', labelNames: ['device'], registers: [this.registry] });
-  readonly halted = new Gauge({ name: 'hemfwd_device_halted', help: '1 while a device is halted on a logger key change', labelNames: ['device'], registers: [this.registry] });
+  readonly lastSuccess = new Gauge({
+    name: 'hemfwd_device_last_success_timestamp_seconds',
+    help: 'End of the last successful collection cycle, per device',
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
+  readonly files = new Counter({
+    name: 'hemfwd_files_ingested_total',
+    help: 'Log files indexed and checkpointed',
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
+  readonly records = new Counter({
+    name: 'hemfwd_records_ingested_total',
+    help: 'Audit records indexed and checkpointed',
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
+  readonly problems = new Counter({
+    name: 'hemfwd_verification_problems_total',
+    help: 'Verification problems found, by kind',
+    labelNames: ['device', 'kind'],
+    registers: [this.registry],
+  });
+  readonly alerts = new Counter({
+    name: 'hemfwd_integrity_alerts_total',
+    help: 'Integrity alerts raised, by kind',
+    labelNames: ['device', 'kind'],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'hemfwd_device_errors_total',
+    help: 'Failed collection cycles, by error code',
+    labelNames: ['device', 'code'],
+    registers: [this.registry],
+  });
+  readonly lag = new Gauge({
+    name: 'hemfwd_device_lag_seconds',
+    help: 'Age of the oldest closed log file not yet ingested (0 when caught up)',
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
+  readonly halted = new Gauge({
+    name: 'hemfwd_device_halted',
+    help: '1 while a device is halted on a logger key change',
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
 
   constructor(sinkStats?: () => Readonly<SinkStats>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'hemfwd_' });
@@ -21,12 +61,31 @@ export class Metrics {
       // Read the output's own counters at scrape time instead of mirroring every increment.
       const registers = [this.registry];
       const counter = (name: string, help: string, pick: (s: Readonly<SinkStats>) => number) =>
-        new Counter({ name, help, registers, collect(this: Counter) { this.reset(); this.inc(pick(sinkStats())); } });
+        new Counter({
+          name,
+          help,
+          registers,
+          collect(this: Counter) {
+            this.reset();
+            this.inc(pick(sinkStats()));
+          },
+        });
       counter('hemfwd_output_written_total', 'Documents newly stored by the output', (s) => s.written);
       counter('hemfwd_output_duplicates_total', 'Documents the output already had (same id)', (s) => s.duplicates);
-      counter('hemfwd_output_dead_letters_total', 'Documents rejected by the output and dead-lettered', (s) => s.deadLettered);
+      counter(
+        'hemfwd_output_dead_letters_total',
+        'Documents rejected by the output and dead-lettered',
+        (s) => s.deadLettered,
+      );
       counter('hemfwd_output_retries_total', 'Output requests retried', (s) => s.retries);
-      new Gauge({ name: 'hemfwd_output_queue_depth', help: 'Documents accepted and not yet acknowledged', registers, collect(this: Gauge) { this.set(sinkStats().queued); } });
+      new Gauge({
+        name: 'hemfwd_output_queue_depth',
+        help: 'Documents accepted and not yet acknowledged',
+        registers,
+        collect(this: Gauge) {
+          this.set(sinkStats().queued);
+        },
+      });
     }
   }
 }
@@ -58,8 +117,15 @@ export class MetricsListenError extends ForwarderError {
  * `/metrics` (Prometheus text) and `/healthz` (200 when healthy, JSON details) on host:port; rejects with
  * a MetricsListenError when the address cannot be listened on.
  */
-export async function serveMetrics(listen: string, metrics: Metrics, health: () => { healthy: boolean; details: unknown }): Promise<Server> {
-  const [host, port] = [listen.slice(0, listen.lastIndexOf(':')) || '127.0.0.1', Number(listen.slice(listen.lastIndexOf(':') + 1))];
+export async function serveMetrics(
+  listen: string,
+  metrics: Metrics,
+  health: () => { healthy: boolean; details: unknown },
+): Promise<Server> {
+  const [host, port] = [
+    listen.slice(0, listen.lastIndexOf(':')) || '127.0.0.1',
+    Number(listen.slice(listen.lastIndexOf(':') + 1)),
+  ];
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       void metrics.registry.metrics().then((text) => {

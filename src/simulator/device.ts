@@ -2,7 +2,14 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeBase64 } from '../shared/base64.js';
 import { ed25519PublicKey, ed25519Sign } from '../shared/ed25519.js';
 import { LogWriter, type RecordInput } from '../logfile/write.js';
-import { decodeJwt, derivePassphraseKey, jwtSignatureValid, signJwt, x25519PublicKey, x25519SharedSecret } from '../device/ejwt.js';
+import {
+  decodeJwt,
+  derivePassphraseKey,
+  jwtSignatureValid,
+  signJwt,
+  x25519PublicKey,
+  x25519SharedSecret,
+} from '../device/ejwt.js';
 import { activity, bootPreamble } from './history.js';
 import { SeededRandom } from './random.js';
 
@@ -95,8 +102,16 @@ export class SimulatedDevice {
   static async create(options: DeviceOptions): Promise<SimulatedDevice> {
     const rng = new SeededRandom(options.seed ?? 1);
     const eid = x25519PublicKey(rng.bytes(32, 'identity')).toString('base64');
-    const [user, master] = await Promise.all([derivePassphraseKey(options.passphrase, eid), derivePassphraseKey(options.masterPassphrase, eid)]);
-    const device = new SimulatedDevice(options, x25519PublicKey(user), x25519PublicKey(master), new SeededRandom(options.seed ?? 1));
+    const [user, master] = await Promise.all([
+      derivePassphraseKey(options.passphrase, eid),
+      derivePassphraseKey(options.masterPassphrase, eid),
+    ]);
+    const device = new SimulatedDevice(
+      options,
+      x25519PublicKey(user),
+      x25519PublicKey(master),
+      new SeededRandom(options.seed ?? 1),
+    );
     device.#writeHistory(options.boots ?? 3, options.eventsPerBoot ?? 50);
     return device;
   }
@@ -141,7 +156,14 @@ export class SimulatedDevice {
     let fileId = time.toString(16).padStart(8, '0');
     while (this.#files.has(fileId)) fileId = (parseInt(fileId, 16) + 1).toString(16).padStart(8, '0');
     const writer = new LogWriter({ signingKey: this.#loggerSecret });
-    this.#boot = { fileId, sessionPrivate, spk: x25519PublicKey(sessionPrivate).toString('base64'), bearerKey: randomBytes(32), writer, startedAt: time };
+    this.#boot = {
+      fileId,
+      sessionPrivate,
+      spk: x25519PublicKey(sessionPrivate).toString('base64'),
+      bearerKey: randomBytes(32),
+      writer,
+      startedAt: time,
+    };
     this.#files.set(fileId, { text: LogWriter.header(SIM_FIRMWARE), closed: false });
     this.#challenges.clear();
     this.#recordsInSegment = 0;
@@ -217,7 +239,10 @@ export class SimulatedDevice {
     const nonce = Buffer.concat([le32(now), randomBytes(28)]).toString('base64');
     this.#challenges.set(nonce, now + CHALLENGE_TTL_S);
     for (const [jti, exp] of this.#challenges) if (exp < now) this.#challenges.delete(jti);
-    return { status: 200, json: { exp: now + CHALLENGE_TTL_S, spk: this.#boot.spk, jti: nonce, lbl: this.label, eid: this.eid } };
+    return {
+      status: 200,
+      json: { exp: now + CHALLENGE_TTL_S, spk: this.#boot.spk, jti: nonce, lbl: this.label, eid: this.eid },
+    };
   }
 
   /** POST /api/auth/token with the raw body; the HTTP layer already enforced Content-Length and size. */
@@ -233,7 +258,14 @@ export class SimulatedDevice {
     const jws = decodeJwt(auth);
     if (!jws || jws.header.ecdh !== 'x25519') return { status: 400 };
     const { jti, iss, exp, scope } = jws.claims;
-    if (typeof iss !== 'string' || typeof jti !== 'string' || typeof exp !== 'number' || typeof scope !== 'string' || scope.length > 127) return { status: 400 };
+    if (
+      typeof iss !== 'string' ||
+      typeof jti !== 'string' ||
+      typeof exp !== 'number' ||
+      typeof scope !== 'string' ||
+      scope.length > 127
+    )
+      return { status: 400 };
     const issuer = decodeBase64(iss);
     if (issuer === null || issuer.length !== 32) return { status: 401 };
     if (!jwtSignatureValid(auth, x25519SharedSecret(this.#boot.sessionPrivate, issuer))) return { status: 401 };
@@ -244,21 +276,35 @@ export class SimulatedDevice {
     const sub = timingSafeEqual(issuer, this.#userKey) ? 'U' : timingSafeEqual(issuer, this.#masterKey) ? 'M' : null;
     if (sub === null) return { status: 401 };
     if (exp <= now) return { status: 401 }; // 0 and past expiries are refused, as observed on fw 1.2.2
-    const token = signJwt({ typ: 'JWT', alg: 'HS256' }, { scope, sub, iat: now, exp, jti: Buffer.concat([le32(now), randomBytes(28)]).toString('base64') }, this.#boot.bearerKey);
+    const token = signJwt(
+      { typ: 'JWT', alg: 'HS256' },
+      { scope, sub, iat: now, exp, jti: Buffer.concat([le32(now), randomBytes(28)]).toString('base64') },
+      this.#boot.bearerKey,
+    );
     this.#append({ time: now, event: 13, result: 0, subject: sub, data: Buffer.from(scope).toString('base64url') });
     return { status: 200, json: { token } };
   }
 
   /** Bearer check for a protected endpoint: 401 bad or expired token; 403 (audited) wrong scope. */
-  authorize(authorization: string | undefined, scopes: readonly string[]): { status: 200; sub: string } | { status: 401 | 403 | 409 } {
+  authorize(
+    authorization: string | undefined,
+    scopes: readonly string[],
+  ): { status: 200; sub: string } | { status: 401 | 403 | 409 } {
     if (this.faultState !== 0) return { status: 409 };
     const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     if (!token || !jwtSignatureValid(token, this.#boot.bearerKey)) return { status: 401 };
     const claims = decodeJwt(token)?.claims;
-    if (!claims || typeof claims.exp !== 'number' || claims.exp <= this.now || typeof claims.scope !== 'string') return { status: 401 };
+    if (!claims || typeof claims.exp !== 'number' || claims.exp <= this.now || typeof claims.scope !== 'string')
+      return { status: 401 };
     const sub = String(claims.sub);
     if (!scopes.some((s) => (claims.scope as string).startsWith(s))) {
-      this.#append({ time: this.now, event: 12, result: 1, subject: sub, data: Buffer.from(scopes[0]!).toString('base64url') });
+      this.#append({
+        time: this.now,
+        event: 12,
+        result: 1,
+        subject: sub,
+        data: Buffer.from(scopes[0]!).toString('base64url'),
+      });
       return { status: 403 };
     }
     return { status: 200, sub };
@@ -267,11 +313,27 @@ export class SimulatedDevice {
   // ---- endpoints ----------------------------------------------------------------------------------
 
   version(): DeviceReply {
-    return { status: 200, json: { hwv: this.epa ? 'EPA rev 1.0 @1' : 'PPA rev 2.2', fwv: SIM_FIRMWARE, blv: 'Encedo Secure Bootloader v2.0.1' } };
+    return {
+      status: 200,
+      json: {
+        hwv: this.epa ? 'EPA rev 1.0 @1' : 'PPA rev 2.2',
+        fwv: SIM_FIRMWARE,
+        blv: 'Encedo Secure Bootloader v2.0.1',
+      },
+    };
   }
 
   status(): DeviceReply {
-    return { status: 200, json: { uptime: this.now - this.#boot.startedAt, temp: 31, fls_state: this.faultState, ts: this.now, https: true } };
+    return {
+      status: 200,
+      json: {
+        uptime: this.now - this.#boot.startedAt,
+        temp: 31,
+        fls_state: this.faultState,
+        ts: this.now,
+        https: true,
+      },
+    };
   }
 
   config(authorization: string | undefined): DeviceReply {
@@ -279,7 +341,16 @@ export class SimulatedDevice {
     if (auth.status !== 200) return auth;
     return {
       status: 200,
-      json: { devid: this.serial, instanceid: this.instanceId, hostname: this.hostname, eid: this.eid, eid_sign: this.loggerPublicKey.toString('base64'), user: this.label, iat: this.#boot.startedAt, uts: this.#boot.startedAt },
+      json: {
+        devid: this.serial,
+        instanceid: this.instanceId,
+        hostname: this.hostname,
+        eid: this.eid,
+        eid_sign: this.loggerPublicKey.toString('base64'),
+        user: this.label,
+        iat: this.#boot.startedAt,
+        uts: this.#boot.startedAt,
+      },
     };
   }
 
@@ -287,7 +358,14 @@ export class SimulatedDevice {
     const auth = this.authorize(authorization, [LOG_SCOPE]);
     if (auth.status !== 200) return auth;
     const nonce = Buffer.concat([le32(this.now), randomBytes(28)]);
-    return { status: 200, json: { key: this.loggerPublicKey.toString('base64'), nonce: nonce.toString('base64'), nonce_signed: Buffer.from(ed25519Sign(nonce, this.#loggerSecret)).toString('base64') } };
+    return {
+      status: 200,
+      json: {
+        key: this.loggerPublicKey.toString('base64'),
+        nonce: nonce.toString('base64'),
+        nonce_signed: Buffer.from(ed25519Sign(nonce, this.#loggerSecret)).toString('base64'),
+      },
+    };
   }
 
   /** One page of the log directory. `total` counts every directory entry, not just log files. */
@@ -311,15 +389,26 @@ export class SimulatedDevice {
     if (auth.status !== 200) return auth;
     const file = this.epa ? undefined : this.#files.get(id);
     if (!file) {
-      this.#append({ time: this.now, event: EVENT_READ_LOG, result: 1, subject: auth.sub, data: Buffer.from(id.slice(0, 64)).toString('base64url') });
+      this.#append({
+        time: this.now,
+        event: EVENT_READ_LOG,
+        result: 1,
+        subject: auth.sub,
+        data: Buffer.from(id.slice(0, 64)).toString('base64url'),
+      });
       return { status: 404 };
     }
     if (!file.closed) return { status: 406 }; // locked by the logger task
-    this.#append({ time: this.now, event: EVENT_READ_LOG, result: 0, subject: auth.sub, data: Buffer.from(id).toString('base64url') });
+    this.#append({
+      time: this.now,
+      event: EVENT_READ_LOG,
+      result: 0,
+      subject: auth.sub,
+      data: Buffer.from(id).toString('base64url'),
+    });
     return { status: 200, bytes: Buffer.from(file.text, 'latin1') };
   }
 }
-
 
 function le32(n: number): Buffer {
   const b = Buffer.alloc(4);

@@ -3,7 +3,15 @@ import type { ResultCode } from '../logfile/types.js';
 import type { RecordInput } from '../logfile/write.js';
 import type { SeededRandom } from './random.js';
 
-const SCOPES = ['keymgmt:gen', 'keymgmt:list', 'keymgmt:del', 'system:config', 'storage:disk0', 'logger:get', 'keymgmt:use:'];
+const SCOPES = [
+  'keymgmt:gen',
+  'keymgmt:list',
+  'keymgmt:del',
+  'system:config',
+  'storage:disk0',
+  'logger:get',
+  'keymgmt:use:',
+];
 const TLS_ERRORS = ['handshake failure', 'no shared cipher', 'certificate expired'];
 
 function b64url(data: Buffer | string): string {
@@ -29,7 +37,10 @@ export function bootPreamble(time: number): RecordInput[] {
  * Realistic activity for one boot: `count` records that cycle through every event code (shuffled per
  * boot) with plausible subjects, results and data, seconds to minutes apart.
  */
-export function activity(rng: SeededRandom, options: { start: number; count: number; kids: readonly Buffer[]; fileIds: readonly string[] }): { records: RecordInput[]; end: number } {
+export function activity(
+  rng: SeededRandom,
+  options: { start: number; count: number; kids: readonly Buffer[]; fileIds: readonly string[] },
+): { records: RecordInput[]; end: number } {
   const codes = [...EVENT_CODES.values()].filter((c) => c.code !== 0);
   const records: RecordInput[] = [];
   let time = options.start;
@@ -43,27 +54,64 @@ export function activity(rng: SeededRandom, options: { start: number; count: num
   return { records, end: time };
 }
 
-function eventRecord(rng: SeededRandom, info: EventCode, time: number, kids: readonly Buffer[], fileIds: readonly string[]): RecordInput {
+function eventRecord(
+  rng: SeededRandom,
+  info: EventCode,
+  time: number,
+  kids: readonly Buffer[],
+  fileIds: readonly string[],
+): RecordInput {
   const roll = rng.int(100);
   const result: ResultCode = info.code === 12 ? 1 : roll < 85 ? 0 : roll < 95 ? 1 : 2;
   const kid = rng.pick(kids);
   const actor = rng.int(10) === 0 ? 'M' : rng.int(5) === 0 ? kid.toString('base64url') : 'U';
   switch (info.data) {
     case 'kid':
-      return { time, event: info.code, result, subject: actor === 'M' ? 'U' : actor, data: b64url(info.code === 15 ? kid : rng.pick(kids.slice(1))) };
+      return {
+        time,
+        event: info.code,
+        result,
+        subject: actor === 'M' ? 'U' : actor,
+        data: b64url(info.code === 15 ? kid : rng.pick(kids.slice(1))),
+      };
     case 'raw':
       if (info.code === 6) return { time, event: info.code, result: 1, data: b64url(rng.pick(TLS_ERRORS)) };
-      if (info.code === 14) return { time, event: info.code, result: 0, subject: kid.toString('base64url'), data: b64url(rng.pick(SCOPES)) };
-      if (info.code === 13) return { time, event: info.code, result: 0, subject: rng.int(10) === 0 ? 'M' : 'U', data: b64url(rng.pick(SCOPES)) };
+      if (info.code === 14)
+        return {
+          time,
+          event: info.code,
+          result: 0,
+          subject: kid.toString('base64url'),
+          data: b64url(rng.pick(SCOPES)),
+        };
+      if (info.code === 13)
+        return {
+          time,
+          event: info.code,
+          result: 0,
+          subject: rng.int(10) === 0 ? 'M' : 'U',
+          data: b64url(rng.pick(SCOPES)),
+        };
       return { time, event: info.code, result, subject: actor, data: b64url(rng.pick(SCOPES)) };
     case 'log':
-      return { time, event: info.code, result, subject: 'U', data: b64url(fileIds.length > 0 ? rng.pick(fileIds) : '00000000') };
+      return {
+        time,
+        event: info.code,
+        result,
+        subject: 'U',
+        data: b64url(fileIds.length > 0 ? rng.pick(fileIds) : '00000000'),
+      };
     case 'time':
       return { time, event: info.code, result, data: timeData(time - rng.int(300)) };
     case 'code':
       return { time, event: info.code, result: rng.int(4) === 0 ? 1 : 0, data: b64url(`E${rng.int(100)}`) };
     default:
-      return { time, event: info.code, result, subject: [4, 18, 29].includes(info.code) ? (info.code === 29 ? 'M' : 'U') : '' };
+      return {
+        time,
+        event: info.code,
+        result,
+        subject: [4, 18, 29].includes(info.code) ? (info.code === 29 ? 'M' : 'U') : '',
+      };
   }
 }
 

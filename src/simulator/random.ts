@@ -11,7 +11,12 @@ export class SeededRandom {
 
   bytes(n: number, label = ''): Buffer {
     const out: Buffer[] = [];
-    for (let have = 0; have < n; have += 32) out.push(createHash('sha256').update(`${this.#seed}/${label}/${this.#counter++}`).digest());
+    for (let have = 0; have < n; have += 32)
+      out.push(
+        createHash('sha256')
+          .update(`${this.#seed}/${label}/${this.#counter++}`)
+          .digest(),
+      );
     return Buffer.concat(out).subarray(0, n);
   }
 

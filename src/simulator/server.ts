@@ -80,7 +80,13 @@ export class HemSimulator {
   #authFailures = 0;
   #lastAuthFailure = 0;
 
-  private constructor(device: SimulatedDevice, server: Server, url: string, certSha256: string | null, options: SimulatorOptions) {
+  private constructor(
+    device: SimulatedDevice,
+    server: Server,
+    url: string,
+    certSha256: string | null,
+    options: SimulatorOptions,
+  ) {
     this.device = device;
     this.#server = server;
     this.url = url;
@@ -109,7 +115,13 @@ export class HemSimulator {
     });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    sim = new HemSimulator(device, server, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.sha256 ?? null, options);
+    sim = new HemSimulator(
+      device,
+      server,
+      `${tls ? 'https' : 'http'}://${host}:${address.port}`,
+      tls?.sha256 ?? null,
+      options,
+    );
     return sim;
   }
 
@@ -136,7 +148,8 @@ export class HemSimulator {
       return send(res, { status: this.faults.errorStatus });
     }
     if (req.headers.origin !== undefined) return send(res, { status: 412 }); // no CORS origins configured
-    const reply = req.method === 'POST' && path === '/api/auth/token' ? await this.#login(req, body) : this.#route(req, path);
+    const reply =
+      req.method === 'POST' && path === '/api/auth/token' ? await this.#login(req, body) : this.#route(req, path);
     if (reply.bytes && reply.status === 200 && this.#hostileBody(res, reply.bytes)) return;
     if (reply.bytes && this.faults.drop > 0) {
       this.faults.drop--;
@@ -197,7 +210,8 @@ export class HemSimulator {
     if (path === '/api/system/config') return this.#withFaults(d.config(auth));
     if (path === '/api/logger/key') return d.loggerKey(auth);
     const list = /^\/api\/logger\/list(?:\/([^/]*))?$/.exec(path);
-    if (list) return this.#withFaults(d.list(auth, this.faults.listFlood === 'repeat' ? '0' : (list[1] ?? '')), list[1]);
+    if (list)
+      return this.#withFaults(d.list(auth, this.faults.listFlood === 'repeat' ? '0' : (list[1] ?? '')), list[1]);
     const file = /^\/api\/logger\/([^/]+)$/.exec(path);
     if (file) return d.read(auth, decodeURIComponent(file[1]!));
     return { status: 404 };
@@ -245,7 +259,17 @@ export class HemSimulator {
 
   #controlRequest(method: string, path: string, body: Buffer): DeviceReply {
     if (method === 'GET' && path === '/sim/state') {
-      return { status: 200, json: { serial: this.device.serial, loggerKey: this.device.loggerPublicKey.toString('base64'), files: this.device.fileIds(), current: this.device.currentFileId, faults: this.faults, fls_state: this.device.faultState } };
+      return {
+        status: 200,
+        json: {
+          serial: this.device.serial,
+          loggerKey: this.device.loggerPublicKey.toString('base64'),
+          files: this.device.fileIds(),
+          current: this.device.currentFileId,
+          faults: this.faults,
+          fls_state: this.device.faultState,
+        },
+      };
     }
     if (method !== 'POST') return { status: 404 };
     let args: Record<string, unknown> = {};
@@ -263,7 +287,11 @@ export class HemSimulator {
           this.device.appendEvents(count);
           return { status: 200, json: {} };
         case '/sim/tamper':
-          this.device.tamper(String(args.file), args.kind as 'edit' | 'drop' | 'truncate' | 'delete', typeof args.line === 'number' ? args.line : undefined);
+          this.device.tamper(
+            String(args.file),
+            args.kind as 'edit' | 'drop' | 'truncate' | 'delete',
+            typeof args.line === 'number' ? args.line : undefined,
+          );
           return { status: 200, json: {} };
         case '/sim/replace-logger-key':
           return { status: 200, json: { loggerKey: this.device.replaceLoggerKey() } };
@@ -354,7 +382,16 @@ async function selfSignedCertificate(): Promise<{ key: string; cert: string; sha
     keyType: 'ec',
     curve: 'P-256',
     notAfterDate: new Date(Date.now() + 90 * 86400_000),
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'my.ence.do' }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'my.ence.do' },
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
   });
   const sha256 = new X509Certificate(pem.cert).fingerprint256.replaceAll(':', '').toLowerCase();
   return { key: pem.private, cert: pem.cert, sha256 };

@@ -8,7 +8,9 @@ import { type Sink, SinkError, type SinkStats, type SinkUnit, UnitTracker, type 
 
 const fsyncFd = promisify(fsync);
 
-type NdjsonTarget = { kind: 'stream'; stream: Writable } | { kind: 'files'; dir: string; maxBytes: number; prefix: string };
+type NdjsonTarget =
+  | { kind: 'stream'; stream: Writable }
+  | { kind: 'files'; dir: string; maxBytes: number; prefix: string };
 
 /**
  * Documents as NDJSON lines, `{"_id","_index","_source"}`, to a stream (stdout) or to files rotated by
@@ -34,7 +36,12 @@ export class NdjsonSink implements Sink {
 
   static toFiles(options: { dir: string; maxBytes?: number; prefix?: string }): NdjsonSink {
     mkdirSync(options.dir, { recursive: true });
-    return new NdjsonSink({ kind: 'files', dir: options.dir, maxBytes: options.maxBytes ?? 100 * 1024 * 1024, prefix: options.prefix ?? 'encedo_hem' });
+    return new NdjsonSink({
+      kind: 'files',
+      dir: options.dir,
+      maxBytes: options.maxBytes ?? 100 * 1024 * 1024,
+      prefix: options.prefix ?? 'encedo_hem',
+    });
   }
 
   open(unitId: string): SinkUnit {
@@ -72,7 +79,10 @@ export class NdjsonSink implements Sink {
     if (this.#file === null || (this.#fileBytes > 0 && this.#fileBytes + nextBytes > this.#target.maxBytes)) {
       this.#file?.end();
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-      this.#file = createWriteStream(join(this.#target.dir, `${this.#target.prefix}-${stamp}-${String(this.#fileSeq++).padStart(4, '0')}.ndjson`), { flags: 'a' });
+      this.#file = createWriteStream(
+        join(this.#target.dir, `${this.#target.prefix}-${stamp}-${String(this.#fileSeq++).padStart(4, '0')}.ndjson`),
+        { flags: 'a' },
+      );
       this.#fileBytes = 0;
     }
     return this.#file;
@@ -107,4 +117,3 @@ export class NdjsonSink implements Sink {
     this.#file?.destroy();
   }
 }
-

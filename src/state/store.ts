@@ -188,7 +188,9 @@ export class FileStateStore implements StateStore {
       const stored = await this.inspect(state.device);
       const revision = stored.verdict === 'ok' ? stored.state.revision : 0;
       if (stored.verdict !== 'none' && revision !== options.ifRevision) {
-        throw new StateConflictError(`${path} changed underneath (revision ${revision}, expected ${options.ifRevision}); not overwritten`);
+        throw new StateConflictError(
+          `${path} changed underneath (revision ${revision}, expected ${options.ifRevision}); not overwritten`,
+        );
       }
     }
     const next = { ...state, revision: state.revision + 1 };
@@ -212,7 +214,10 @@ export class FileStateStore implements StateStore {
 
   async devices(): Promise<string[]> {
     try {
-      return (await readdir(this.dir)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+      return (await readdir(this.dir))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
+        .sort();
     } catch {
       return [];
     }

@@ -17,7 +17,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { connect } from 'node:net';
 import { delimiter, dirname, join, relative } from 'node:path';
@@ -118,16 +126,25 @@ async function getJson(url, timeoutMs) {
 async function probePort(port) {
   try {
     const { res, body } = await getJson(`http://${HOST}:${port}/`, 3000);
-    const ours = res.ok && res.headers.get('x-elastic-product') === 'Elasticsearch'
-      && body?.version?.distribution === 'opensearch' && body?.cluster_name === clusterName();
+    const ours =
+      res.ok &&
+      res.headers.get('x-elastic-product') === 'Elasticsearch' &&
+      body?.version?.distribution === 'opensearch' &&
+      body?.cluster_name === clusterName();
     return ours ? 'ours' : 'foreign';
   } catch {
     // Not HTTP (or not answering in time): is anything listening at all?
     const listening = await new Promise((resolve) => {
       const sock = connect({ host: HOST, port });
       sock.setTimeout(1000);
-      sock.once('connect', () => { sock.destroy(); resolve(true); });
-      sock.once('timeout', () => { sock.destroy(); resolve(true); });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('timeout', () => {
+        sock.destroy();
+        resolve(true);
+      });
       sock.once('error', () => resolve(false));
     });
     return listening ? 'foreign' : 'free';
@@ -186,10 +203,19 @@ export function ensureBuilt({ log = (m) => process.stderr.write(`${m}\n`) } = {}
     const logFd = openSync(MAVEN_LOG, 'w');
     let r;
     try {
-      r = spawnSync(mvn, [
-        '-q', '-B', '-f', join(ENGINE_DIR, 'pom.xml'),
-        'package', 'dependency:build-classpath', `-Dmdep.outputFile=${CLASSPATH_FILE}`,
-      ], { cwd: ENGINE_DIR, stdio: ['ignore', logFd, logFd] });
+      r = spawnSync(
+        mvn,
+        [
+          '-q',
+          '-B',
+          '-f',
+          join(ENGINE_DIR, 'pom.xml'),
+          'package',
+          'dependency:build-classpath',
+          `-Dmdep.outputFile=${CLASSPATH_FILE}`,
+        ],
+        { cwd: ENGINE_DIR, stdio: ['ignore', logFd, logFd] },
+      );
     } finally {
       closeSync(logFd);
     }
@@ -211,7 +237,8 @@ export function ensureBuilt({ log = (m) => process.stderr.write(`${m}\n`) } = {}
 
 function jvmArgs(home) {
   return [
-    '-Xms512m', '-Xmx512m',
+    '-Xms512m',
+    '-Xmx512m',
     '-XX:+ExitOnOutOfMemoryError',
     '-XX:-OmitStackTraceInFastThrow',
     '-Dfile.encoding=UTF-8',
@@ -248,7 +275,12 @@ function killHard(pid) {
  * Starts the engine (or reuses one of ours already answering on the port).
  * Resolves to { url, pid, reused }; rejects with an Error whose `logTail` holds the last lines of the log.
  */
-export async function startEngine({ port, timeoutMs, keepData = false, log = (m) => process.stderr.write(`${m}\n`) } = {}) {
+export async function startEngine({
+  port,
+  timeoutMs,
+  keepData = false,
+  log = (m) => process.stderr.write(`${m}\n`),
+} = {}) {
   const paths = enginePaths(port);
   timeoutMs ??= Number(process.env.ENGINE_START_TIMEOUT_S || 120) * 1000;
 
@@ -280,12 +312,22 @@ export async function startEngine({ port, timeoutMs, keepData = false, log = (m)
   const logFd = openSync(paths.logFile, 'w');
   let child;
   try {
-    child = spawn(process.env.ENGINE_JAVA || 'java', [...jvmArgs(paths.home), '-cp', classpath.join(delimiter), MAIN_CLASS], {
-      cwd: ENGINE_DIR,
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      env: { ...process.env, ENGINE_PORT: String(paths.port), ENGINE_HOME: paths.home, ENGINE_CLUSTER_NAME: clusterName(), ENGINE_KEEP_DATA: keepData ? '1' : '0' },
-    });
+    child = spawn(
+      process.env.ENGINE_JAVA || 'java',
+      [...jvmArgs(paths.home), '-cp', classpath.join(delimiter), MAIN_CLASS],
+      {
+        cwd: ENGINE_DIR,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        env: {
+          ...process.env,
+          ENGINE_PORT: String(paths.port),
+          ENGINE_HOME: paths.home,
+          ENGINE_CLUSTER_NAME: clusterName(),
+          ENGINE_KEEP_DATA: keepData ? '1' : '0',
+        },
+      },
+    );
   } finally {
     closeSync(logFd);
   }
@@ -295,7 +337,9 @@ export async function startEngine({ port, timeoutMs, keepData = false, log = (m)
     child.once('spawn', () => resolve(null));
   });
   if (spawnError) throw new Error(`cannot run java: ${spawnError.message}`);
-  child.once('exit', () => { exited.done = true; });
+  child.once('exit', () => {
+    exited.done = true;
+  });
   child.unref();
   const pid = child.pid;
   writeFileSync(paths.pidFile, `${pid}\n`);
@@ -304,16 +348,27 @@ export async function startEngine({ port, timeoutMs, keepData = false, log = (m)
   if (r === 'ok') return { url: paths.url, pid, reused: false };
 
   killHard(pid);
-  try { unlinkSync(paths.pidFile); } catch { /* gone */ }
-  const err = new Error(r === 'exited'
-    ? `engine exited during startup; log: ${paths.logFile}`
-    : `engine not healthy within ${Math.round(timeoutMs / 1000)} s; killed it; log: ${paths.logFile}`);
+  try {
+    unlinkSync(paths.pidFile);
+  } catch {
+    /* gone */
+  }
+  const err = new Error(
+    r === 'exited'
+      ? `engine exited during startup; log: ${paths.logFile}`
+      : `engine not healthy within ${Math.round(timeoutMs / 1000)} s; killed it; log: ${paths.logFile}`,
+  );
   err.logTail = tail(paths.logFile);
   throw err;
 }
 
 /** Stops the engine started from the PID file: SIGTERM, then SIGKILL after 10 s. Resolves to { stopped, pid }. */
-export async function stopEngine({ port, graceMs = 10_000, keepData = false, log = (m) => process.stderr.write(`${m}\n`) } = {}) {
+export async function stopEngine({
+  port,
+  graceMs = 10_000,
+  keepData = false,
+  log = (m) => process.stderr.write(`${m}\n`),
+} = {}) {
   const paths = enginePaths(port);
   const pid = readPid(paths.pidFile);
   let stopped = false;
@@ -330,7 +385,11 @@ export async function stopEngine({ port, graceMs = 10_000, keepData = false, log
   } else {
     log(`engine: not running on port ${paths.port} (no live pid in ${paths.pidFile})`);
   }
-  try { unlinkSync(paths.pidFile); } catch { /* gone */ }
+  try {
+    unlinkSync(paths.pidFile);
+  } catch {
+    /* gone */
+  }
   if (!keepData) rmSync(paths.home, { recursive: true, force: true });
   return { stopped, pid };
 }
@@ -347,7 +406,12 @@ export async function engineStatus({ port } = {}) {
   } catch {
     /* not answering */
   }
-  return { running: health != null && (await probePort(paths.port)) === 'ours', url: paths.url, pid: alive ? pid : null, health };
+  return {
+    running: health != null && (await probePort(paths.port)) === 'ours',
+    url: paths.url,
+    pid: alive ? pid : null,
+    health,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -385,9 +449,11 @@ async function cli() {
     }
     if (cmd === 'status') {
       const s = await engineStatus({ port });
-      process.stdout.write(s.running
-        ? `running url=${s.url} pid=${s.pid ?? 'unknown'} health=${s.health}\n`
-        : `not running (port ${enginePaths(port).port})${s.pid ? `, but pid ${s.pid} is alive` : ''}\n`);
+      process.stdout.write(
+        s.running
+          ? `running url=${s.url} pid=${s.pid ?? 'unknown'} health=${s.health}\n`
+          : `not running (port ${enginePaths(port).port})${s.pid ? `, but pid ${s.pid} is alive` : ''}\n`,
+      );
       return s.running ? 0 : 3;
     }
     process.stderr.write('usage: node test/engine/engine.mjs start|stop|status [--port N]\n');

@@ -35,13 +35,33 @@ export interface Rig {
   alerts: (kind?: string) => Promise<{ kind: string; message: string }[]>;
 }
 
-export async function rig(options: { sim?: SimulatorOptions; device?: Record<string, unknown>; esUrl?: string; outputId?: string } = {}): Promise<Rig> {
-  const sim = await HemSimulator.start({ passphrase: PASS, masterPassphrase: 'm', authDelayMs: 5, boots: 4, eventsPerBoot: 40, ...options.sim });
+export async function rig(
+  options: { sim?: SimulatorOptions; device?: Record<string, unknown>; esUrl?: string; outputId?: string } = {},
+): Promise<Rig> {
+  const sim = await HemSimulator.start({
+    passphrase: PASS,
+    masterPassphrase: 'm',
+    authDelayMs: 5,
+    boots: 4,
+    eventsPerBoot: 40,
+    ...options.sim,
+  });
   cleanup.push(() => sim.close());
   const ns = uniqueNamespace();
   const configOf = (device?: Record<string, unknown>) =>
     configSchema.parse({
-      devices: [{ name: 'hem1', url: sim.url, passphrase: PASS, tls: { fingerprint: sim.certSha256 }, logger_key: sim.device.loggerPublicKey.toString('base64'), namespace: ns, tags: ['test'], ...device }],
+      devices: [
+        {
+          name: 'hem1',
+          url: sim.url,
+          passphrase: PASS,
+          tls: { fingerprint: sim.certSha256 },
+          logger_key: sim.device.loggerPublicKey.toString('base64'),
+          namespace: ns,
+          tags: ['test'],
+          ...device,
+        },
+      ],
     }).devices[0] as DeviceConfig;
   const config = configOf(options.device);
   const client = new DeviceClient({
@@ -57,18 +77,45 @@ export async function rig(options: { sim?: SimulatorOptions; device?: Record<str
   cleanup.push(() => client.close());
   const esClient = createElasticsearchClient({ hosts: [options.esUrl ?? clusterUrl()] });
   cleanup.push(() => esClient.close());
-  const sink = new ElasticsearchBulkSink({ client: esClient, deadLetterFile: '/dev/null', flushIntervalMs: 50, retryBaseMs: 100, retryMaxMs: 500 });
+  const sink = new ElasticsearchBulkSink({
+    client: esClient,
+    deadLetterFile: '/dev/null',
+    flushIntervalMs: 50,
+    retryBaseMs: 100,
+    retryMaxMs: 500,
+  });
   const store = new FileStateStore(mkdtempSync(join(tmpdir(), 'hemfwd-state-')));
   const outputId = options.outputId ?? 'elasticsearch:test';
-  const collectorFor = (c: DeviceConfig, id: string) => new DeviceCollector({ config: c, client, sink, outputId: id, store, log: pino({ level: 'silent' }), metrics: new Metrics() });
+  const collectorFor = (c: DeviceConfig, id: string) =>
+    new DeviceCollector({
+      config: c,
+      client,
+      sink,
+      outputId: id,
+      store,
+      log: pino({ level: 'silent' }),
+      metrics: new Metrics(),
+    });
   const collector = collectorFor(config, outputId);
-  const restart = (device?: Record<string, unknown>, id = outputId) => collectorFor(configOf({ ...options.device, ...device }), id);
+  const restart = (device?: Record<string, unknown>, id = outputId) =>
+    collectorFor(configOf({ ...options.device, ...device }), id);
   const alerts = async (kind?: string) => {
     const index = `logs-encedo_hem.integrity-${ns}`;
     await es.indices.refresh({ index, ignore_unavailable: true });
-    const r = await es.search({ index, ignore_unavailable: true, size: 100, query: { bool: { filter: [{ term: { 'event.kind': 'alert' } }, ...(kind ? [{ term: { 'encedo_hem.alert.kind': kind } }] : [])] } } });
-    return r.hits.hits.map((h) => ({ kind: (h._source as { encedo_hem: { alert: { kind: string } } }).encedo_hem.alert.kind, message: (h._source as { message: string }).message }));
+    const r = await es.search({
+      index,
+      ignore_unavailable: true,
+      size: 100,
+      query: {
+        bool: {
+          filter: [{ term: { 'event.kind': 'alert' } }, ...(kind ? [{ term: { 'encedo_hem.alert.kind': kind } }] : [])],
+        },
+      },
+    });
+    return r.hits.hits.map((h) => ({
+      kind: (h._source as { encedo_hem: { alert: { kind: string } } }).encedo_hem.alert.kind,
+      message: (h._source as { message: string }).message,
+    }));
   };
   return { sim, collector, store, ns, sink, alerts, restart };
 }
-

@@ -1,6 +1,10 @@
 import { EcsFlat } from '@elastic/ecs';
 
-type FieldDef = { type: string; normalize?: string[]; allowed_values?: { name: string; expected_event_types?: string[] }[] };
+type FieldDef = {
+  type: string;
+  normalize?: string[];
+  allowed_values?: { name: string; expected_event_types?: string[] }[];
+};
 const FLAT = EcsFlat as unknown as Record<string, FieldDef>;
 
 /** Flattens nested objects into dotted keys; arrays and scalars are leaves. */
@@ -8,7 +12,8 @@ export function flatten(doc: Record<string, unknown>, prefix = ''): Record<strin
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(doc)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flatten(v as Record<string, unknown>, key));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      Object.assign(out, flatten(v as Record<string, unknown>, key));
     else out[key] = v;
   }
   return out;
@@ -43,17 +48,20 @@ export function ecsViolations(doc: Record<string, unknown>, vendorPrefix = 'ence
       continue;
     }
     const values = Array.isArray(value) ? value : [value];
-    if (Array.isArray(value) && !def.normalize?.includes('array')) errors.push(`${key}: ECS does not declare it an array`);
+    if (Array.isArray(value) && !def.normalize?.includes('array'))
+      errors.push(`${key}: ECS does not declare it an array`);
     for (const v of values) {
       if (!valueMatches(def.type, v)) errors.push(`${key}: ${JSON.stringify(v)} is not a valid ${def.type}`);
-      if (def.allowed_values && !def.allowed_values.some((a) => a.name === v)) errors.push(`${key}: ${JSON.stringify(v)} is not an allowed value`);
+      if (def.allowed_values && !def.allowed_values.some((a) => a.name === v))
+        errors.push(`${key}: ${JSON.stringify(v)} is not an allowed value`);
     }
   }
   const categories = (flat['event.category'] as string[] | undefined) ?? [];
   const types = (flat['event.type'] as string[] | undefined) ?? [];
   for (const c of categories) {
     const expected = FLAT['event.category']!.allowed_values!.find((a) => a.name === c)?.expected_event_types ?? [];
-    for (const t of types) if (!expected.includes(t)) errors.push(`event.type ${t} is not expected with event.category ${c}`);
+    for (const t of types)
+      if (!expected.includes(t)) errors.push(`event.type ${t} is not expected with event.category ${c}`);
   }
   return errors;
 }

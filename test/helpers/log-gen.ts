@@ -23,7 +23,13 @@ const BODY: RecordInput[] = [
   { time: 0x62310ba5, event: 0x13, result: 0, data: Buffer.from([0x35, 0x0b, 0x31, 0x62]).toString('base64url') },
   { time: 0x62310ba6, event: 0x1d, result: 0, subject: 'M' },
   { time: 0x62310bdd, event: 0xd, result: 0, subject: 'U', data: Buffer.from('logger:get').toString('base64url') },
-  { time: 0x62310bde, event: 0x14, result: 0, subject: 'U', data: Buffer.from(bytesFor('kid').subarray(0, 16)).toString('base64url') },
+  {
+    time: 0x62310bde,
+    event: 0x14,
+    result: 0,
+    subject: 'U',
+    data: Buffer.from(bytesFor('kid').subarray(0, 16)).toString('base64url'),
+  },
   { time: 0x62310bdf, event: 0xc, result: 1, subject: 'U', data: Buffer.from('keymgmt:gen').toString('base64url') },
 ];
 
@@ -31,7 +37,15 @@ const BODY: RecordInput[] = [
  * A valid file: header, then `segments` key segments of `perSegment` records each (KEY_INIT included).
  * The seq counter runs on across segments unless `restartSeq`.
  */
-export function validFile(options: { segments?: number; perSegment?: number; signingKey?: Uint8Array; eol?: '\r\n' | '\n' | '\r'; restartSeq?: boolean } = {}): GeneratedFile {
+export function validFile(
+  options: {
+    segments?: number;
+    perSegment?: number;
+    signingKey?: Uint8Array;
+    eol?: '\r\n' | '\n' | '\r';
+    restartSeq?: boolean;
+  } = {},
+): GeneratedFile {
   const { segments = 2, perSegment = 6, signingKey = LOGGER_SECRET, eol = '\r\n', restartSeq = false } = options;
   const writer = new LogWriter({ signingKey, lineEnding: eol });
   let text = LogWriter.header('Encedo nGINE FW v1.2.2', eol);

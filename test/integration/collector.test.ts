@@ -23,7 +23,13 @@ describe('a collection cycle', () => {
   it('ingests every record of every closed file, skips the locked current file quietly, and a second cycle adds nothing', async () => {
     const { sim, collector, ns, store } = await rig();
     const first = await collector.cycle();
-    expect(first).toMatchObject({ ok: true, filesIngested: 4, filesInvalid: 0, locked: sim.device.currentFileId, alerts: 0 });
+    expect(first).toMatchObject({
+      ok: true,
+      filesIngested: 4,
+      filesInvalid: 0,
+      locked: sim.device.currentFileId,
+      alerts: 0,
+    });
     const records = closedRecords(sim);
     expect(first.records).toBe(records);
     expect(await countDocs(es, `logs-encedo_hem.audit-${ns}`)).toBe(records);
@@ -43,7 +49,14 @@ describe('a collection cycle', () => {
     await collector.cycle(); // ingests the file our first cycle wrote into
     const index = `logs-encedo_hem.audit-${ns}`;
     const self = await countDocs(es, index, { term: { 'encedo_hem.self_generated': true } });
-    const reads = await countDocs(es, index, { bool: { filter: [{ term: { tags: 'self_generated' } }, { terms: { 'event.action': ['audit-log-read', 'audit-log-list', 'login-passphrase'] } }] } });
+    const reads = await countDocs(es, index, {
+      bool: {
+        filter: [
+          { term: { tags: 'self_generated' } },
+          { terms: { 'event.action': ['audit-log-read', 'audit-log-list', 'login-passphrase'] } },
+        ],
+      },
+    });
     expect(self).toBeGreaterThanOrEqual(3);
     expect(reads).toBe(self);
   });
@@ -77,8 +90,14 @@ describe('a collection cycle', () => {
     expect(r).toMatchObject({ ok: true, filesIngested: 4, filesInvalid: 1 });
     expect(r.problems).toMatchObject({ mac_mismatch: 1, seq_gap: 1 });
     expect((await alerts()).map((a) => a.kind).sort()).toEqual(['mac_mismatch', 'seq_gap']);
-    expect(await countDocs(es, `logs-encedo_hem.audit-${ns}`, { term: { 'encedo_hem.integrity.status': 'unverified' } })).toBe(1);
-    expect(await countDocs(es, `logs-encedo_hem.integrity-${ns}`, { bool: { filter: [{ term: { 'encedo_hem.file.id': victim } }, { term: { 'encedo_hem.file.valid': false } }] } })).toBe(1);
+    expect(
+      await countDocs(es, `logs-encedo_hem.audit-${ns}`, { term: { 'encedo_hem.integrity.status': 'unverified' } }),
+    ).toBe(1);
+    expect(
+      await countDocs(es, `logs-encedo_hem.integrity-${ns}`, {
+        bool: { filter: [{ term: { 'encedo_hem.file.id': victim } }, { term: { 'encedo_hem.file.valid': false } }] },
+      }),
+    ).toBe(1);
   });
 
   it('a file changed after ingestion is an alert and is not ingested again', async () => {
@@ -150,12 +169,16 @@ describe('the engine is unavailable for a while', () => {
           upstream.on('error', close).on('close', close);
         }).listen(port, '127.0.0.1', () => resolve((relay!.address() as { port: number }).port));
       });
-    const down = () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      relay!.close(() => resolve());
-    });
+    const down = () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        relay!.close(() => resolve());
+      });
     const port = await up(0);
-    const { sim, collector, ns, sink } = await rig({ sim: { boots: 6, eventsPerBoot: 300 }, esUrl: `http://127.0.0.1:${port}` });
+    const { sim, collector, ns, sink } = await rig({
+      sim: { boots: 6, eventsPerBoot: 300 },
+      esUrl: `http://127.0.0.1:${port}`,
+    });
     await down();
     setTimeout(() => void up(port), 1500);
     const r = await collector.cycle();

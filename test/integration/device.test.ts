@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceClient, type DeviceClientOptions } from '../../src/device/client.js';
-import { EJWT_HEADER, derivePassphraseKey, jwtSignatureValid, signJwt, x25519PublicKey, x25519SharedSecret } from '../../src/device/ejwt.js';
+import {
+  EJWT_HEADER,
+  derivePassphraseKey,
+  jwtSignatureValid,
+  signJwt,
+  x25519PublicKey,
+  x25519SharedSecret,
+} from '../../src/device/ejwt.js';
 import { DeviceError } from '../../src/device/errors.js';
 import { parseLogSync } from '../../src/logfile/parse.js';
 import { verifyLines } from '../../src/logfile/verify.js';
@@ -11,17 +18,33 @@ import { VendorStyleClient } from '../helpers/vendor-client.js';
 
 const PASS = 'correct horse battery staple';
 const MASTER = 'master recovery words';
-const vector = JSON.parse(readFileSync(new URL('../vectors/ejwt-login.json', import.meta.url), 'utf8')) as Record<string, string> & { claims: object; header: object };
+const vector = JSON.parse(readFileSync(new URL('../vectors/ejwt-login.json', import.meta.url), 'utf8')) as Record<
+  string,
+  string
+> & { claims: object; header: object };
 
 const started: HemSimulator[] = [];
 async function simulator(options: SimulatorOptions = {}): Promise<HemSimulator> {
-  const sim = await HemSimulator.start({ passphrase: PASS, masterPassphrase: MASTER, authDelayMs: 5, control: true, ...options });
+  const sim = await HemSimulator.start({
+    passphrase: PASS,
+    masterPassphrase: MASTER,
+    authDelayMs: 5,
+    control: true,
+    ...options,
+  });
   started.push(sim);
   return sim;
 }
 const clients: DeviceClient[] = [];
 function client(sim: HemSimulator, options: Partial<DeviceClientOptions> = {}): DeviceClient {
-  const c = new DeviceClient({ url: sim.url, passphrase: () => PASS, tls: { fingerprint: sim.certSha256! }, retryBaseMs: 10, responseTimeoutMs: 2000, ...options });
+  const c = new DeviceClient({
+    url: sim.url,
+    passphrase: () => PASS,
+    tls: { fingerprint: sim.certSha256! },
+    retryBaseMs: 10,
+    responseTimeoutMs: 2000,
+    ...options,
+  });
   clients.push(c);
   return c;
 }
@@ -58,7 +81,10 @@ describe('passphrase login vector (spec 3.7)', () => {
   });
 
   it('the device side accepts the eJWT with its session key, and refuses a changed one', () => {
-    const deviceSecret = x25519SharedSecret(Buffer.from(vector.device_session_x25519_private_hex!, 'hex'), Buffer.from(vector.iss!, 'base64'));
+    const deviceSecret = x25519SharedSecret(
+      Buffer.from(vector.device_session_x25519_private_hex!, 'hex'),
+      Buffer.from(vector.iss!, 'base64'),
+    );
     expect(jwtSignatureValid(vector.ejwt!, deviceSecret)).toBe(true);
     expect(jwtSignatureValid(vector.ejwt!.replace('.eyJqdGkiOiIx', '.eyJqdGkiOiIy'), deviceSecret)).toBe(false);
   });
@@ -74,7 +100,12 @@ describe('client and simulator over HTTPS with a pinned certificate', () => {
     const log = recordingLog();
     const c = client(sim, { log });
     const description = await c.describe();
-    expect(description).toMatchObject({ serial: sim.device.serial, hostname: sim.device.hostname, product: 'HEM PPA', firmware: 'Encedo nGINE FW v1.2.2' });
+    expect(description).toMatchObject({
+      serial: sim.device.serial,
+      hostname: sim.device.hostname,
+      product: 'HEM PPA',
+      firmware: 'Encedo nGINE FW v1.2.2',
+    });
     const key = await c.loggerKey();
     expect(key.nonceSignatureValid).toBe(true);
     expect(key.key.equals(description.loggerKey!)).toBe(true);
@@ -97,7 +128,9 @@ describe('client and simulator over HTTPS with a pinned certificate', () => {
     await c.listLogFiles();
     const current = sim.device.currentFileId;
     const text = sim.device.fileText(current)!;
-    const events = verifyLines(parseLogSync(Buffer.from(text)), sim.device.loggerPublicKey).records.map((r) => (r.record.kind === 'record' ? r.record.event : -1));
+    const events = verifyLines(parseLogSync(Buffer.from(text)), sim.device.loggerPublicKey).records.map((r) =>
+      r.record.kind === 'record' ? r.record.event : -1,
+    );
     expect(events).toContain(13); // AUTH_SUCCESS_INTERNAL
     expect(events).toContain(9); // LOGGER_LIST_LOG
     expect(events).toContain(11); // LOGGER_READ_LOG
@@ -178,7 +211,9 @@ describe('failure paths', () => {
     const err = await rejection(client(sim, { responseTimeoutMs: 300, retries: 0 }).version());
     expect(err.code).toBe('timeout');
     sim.faults.hang = 1;
-    await expect(client(sim, { responseTimeoutMs: 300, retries: 1 }).version()).resolves.toMatchObject({ fwv: 'Encedo nGINE FW v1.2.2' });
+    await expect(client(sim, { responseTimeoutMs: 300, retries: 1 }).version()).resolves.toMatchObject({
+      fwv: 'Encedo nGINE FW v1.2.2',
+    });
   });
 
   it('a connection dropped mid-body is retried; without retries it is a connection error', async () => {
@@ -239,7 +274,10 @@ describe('the simulator speaks the documented API', () => {
     const sim = await simulator({ boots: 2 });
     const vendor = new VendorStyleClient(sim.url, PASS);
     expect((await vendor.login()).status).toBe(200);
-    const list = JSON.parse((await vendor.call('GET', '/api/logger/list/0')).body.toString()) as { total: number; id: string[] };
+    const list = JSON.parse((await vendor.call('GET', '/api/logger/list/0')).body.toString()) as {
+      total: number;
+      id: string[];
+    };
     expect(list.id).toEqual(sim.device.fileIds());
     expect(list.total).toBeGreaterThan(list.id.length); // total counts every directory entry
     expect((await vendor.call('GET', `/api/logger/${list.id[0]}`)).status).toBe(200);
@@ -254,7 +292,9 @@ describe('the simulator speaks the documented API', () => {
     expect((await new VendorStyleClient(sim.url, 'not the passphrase').login()).status).toBe(401);
     expect((await vendor.call('POST', '/api/auth/token', sent, { 'transfer-encoding': 'chunked' })).status).toBe(411);
     expect((await vendor.call('POST', '/api/auth/token', '{"auth":"a.b.c"}')).status).toBe(400);
-    expect((await vendor.call('GET', '/api/logger/key', undefined, { origin: 'https://evil.example' })).status).toBe(412);
+    expect((await vendor.call('GET', '/api/logger/key', undefined, { origin: 'https://evil.example' })).status).toBe(
+      412,
+    );
     expect((await vendor.call('GET', '/api/logger/key')).status).toBe(200);
     vendor.token = `${vendor.token!.slice(0, -2)}AA`;
     expect((await vendor.call('GET', '/api/logger/key')).status).toBe(401);
@@ -287,7 +327,9 @@ describe('simulator fault injection', () => {
     sim.device.replaceLoggerKey();
     const newKey = (await c.loggerKey()).key;
     expect(newKey.equals(oldKey)).toBe(false);
-    expect(verifyLines(parseLogSync(await c.fetchLogFile(second!)), newKey).verdict.problemCounts.signature_invalid).toBe(1);
+    expect(
+      verifyLines(parseLogSync(await c.fetchLogFile(second!)), newKey).verdict.problemCounts.signature_invalid,
+    ).toBe(1);
   });
 
   it('the same seed gives the same device and history', async () => {

@@ -24,12 +24,26 @@ let fileText: string;
 /** A realistic multi-segment file from the simulator, mapped for namespace `ns`. */
 function documents(ns: string, text = fileText): IndexDocument[] {
   const { records } = verifyLines(parseLogSync(Buffer.from(text, 'latin1')), device.loggerPublicKey);
-  const mapper = new RecordMapper({ device: { serial: device.serial }, fileId: '67757a8d', header: 'Encedo nGINE FW v1.2.2', namespace: ns, created: new Date() });
+  const mapper = new RecordMapper({
+    device: { serial: device.serial },
+    fileId: '67757a8d',
+    header: 'Encedo nGINE FW v1.2.2',
+    namespace: ns,
+    created: new Date(),
+  });
   return records.map((r) => mapper.map(r));
 }
 
-async function index(docs: IndexDocument[], options: Partial<ConstructorParameters<typeof ElasticsearchBulkSink>[0]> = {}) {
-  const sink = new ElasticsearchBulkSink({ client, deadLetterFile: join(mkdtempSync(join(tmpdir(), 'hemfwd-dl-')), 'dl.ndjson'), flushCount: 200, ...options });
+async function index(
+  docs: IndexDocument[],
+  options: Partial<ConstructorParameters<typeof ElasticsearchBulkSink>[0]> = {},
+) {
+  const sink = new ElasticsearchBulkSink({
+    client,
+    deadLetterFile: join(mkdtempSync(join(tmpdir(), 'hemfwd-dl-')), 'dl.ndjson'),
+    flushCount: 200,
+    ...options,
+  });
   const unit = sink.open('file');
   for (const d of docs) await unit.write(d);
   const summary = await unit.end();
@@ -38,7 +52,14 @@ async function index(docs: IndexDocument[], options: Partial<ConstructorParamete
 }
 
 beforeAll(async () => {
-  device = await SimulatedDevice.create({ passphrase: 'p', masterPassphrase: 'm', boots: 1, eventsPerBoot: 600, segmentEvery: 150, seed: 42 });
+  device = await SimulatedDevice.create({
+    passphrase: 'p',
+    masterPassphrase: 'm',
+    boots: 1,
+    eventsPerBoot: 600,
+    segmentEvery: 150,
+    seed: 42,
+  });
   fileText = device.fileText(device.fileIds()[0]!)!;
   await setupCluster(client);
 });
@@ -58,9 +79,17 @@ describe('hem-forwarder setup', () => {
   it('upgrades an older installed version and never downgrades a newer one', async () => {
     const name = 'logs-encedo_hem.deadletter@package';
     const current = (await client.cluster.getComponentTemplate({ name })).component_templates[0]!.component_template;
-    const put = (version: string) => client.cluster.putComponentTemplate({ name, template: current.template, _meta: { ...current._meta, version, content_hash: 'other' } } as never);
+    const put = (version: string) =>
+      client.cluster.putComponentTemplate({
+        name,
+        template: current.template,
+        _meta: { ...current._meta, version, content_hash: 'other' },
+      } as never);
     await put('99.0.0');
-    expect((await setupCluster(client)).actions.find((a) => a.name === name)).toMatchObject({ action: 'skip_newer', installedVersion: '99.0.0' });
+    expect((await setupCluster(client)).actions.find((a) => a.name === name)).toMatchObject({
+      action: 'skip_newer',
+      installedVersion: '99.0.0',
+    });
     await put('0.0.1');
     expect((await setupCluster(client, { dryRun: true })).actions.find((a) => a.name === name)?.action).toBe('update');
     expect((await setupCluster(client)).actions.find((a) => a.name === name)?.action).toBe('update');
@@ -83,13 +112,25 @@ describe('hem-forwarder setup', () => {
     };
     const flat = EcsFlat as unknown as Record<string, { type: string }>;
     for (const field of contract) {
-      const expected = field in CONSTANT_FIELDS ? 'constant_keyword' : field in AUDIT_VENDOR_FIELDS ? AUDIT_VENDOR_FIELDS[field] : flat[field]!.type;
+      const expected =
+        field in CONSTANT_FIELDS
+          ? 'constant_keyword'
+          : field in AUDIT_VENDOR_FIELDS
+            ? AUDIT_VENDOR_FIELDS[field]
+            : flat[field]!.type;
       const actual = typeOf(field);
       // OpenSearch requires a value on constant_keyword, so the per-stream namespace is a keyword there.
       if (field === 'data_stream.namespace' && actual === 'keyword') continue;
       expect(actual, field).toBe(expected);
     }
-    for (const aggregated of ['event.action', 'event.outcome', 'user.roles', 'observer.serial_number', 'encedo_hem.integrity.status', 'encedo_hem.key.id']) {
+    for (const aggregated of [
+      'event.action',
+      'event.outcome',
+      'user.roles',
+      'observer.serial_number',
+      'encedo_hem.integrity.status',
+      'encedo_hem.key.id',
+    ]) {
       expect(['keyword', 'constant_keyword']).toContain(typeOf(aggregated));
     }
   });
@@ -124,16 +165,32 @@ describe('the bulk sink', () => {
     expect(summary).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0 });
     const ds = `logs-encedo_hem.audit-${ns}`;
     expect(await countDocs(client, ds)).toBe(docs.length);
-    const expectCount = async (field: string, value: string | boolean, predicate: (d: Record<string, unknown>) => boolean) => {
+    const expectCount = async (
+      field: string,
+      value: string | boolean,
+      predicate: (d: Record<string, unknown>) => boolean,
+    ) => {
       const expected = docs.filter((d) => predicate(flatten(d._source))).length;
       expect(expected, `${field}=${value} occurs in the file`).toBeGreaterThan(0);
       expect(await countDocs(client, ds, { term: { [field]: value } }), `${field}=${value}`).toBe(expected);
     };
     await expectCount('event.action', 'key-delete', (f) => f['event.action'] === 'key-delete');
     await expectCount('event.outcome', 'failure', (f) => f['event.outcome'] === 'failure');
-    await expectCount('user.roles', 'master', (f) => (f['user.roles'] as string[] | undefined)?.includes('master') ?? false);
-    await expectCount('encedo_hem.integrity.status', 'verified', (f) => f['encedo_hem.integrity.status'] === 'verified');
-    await expectCount('encedo_hem.event.name', 'LOG_TYPE_KEY_INIT', (f) => f['encedo_hem.event.name'] === 'LOG_TYPE_KEY_INIT');
+    await expectCount(
+      'user.roles',
+      'master',
+      (f) => (f['user.roles'] as string[] | undefined)?.includes('master') ?? false,
+    );
+    await expectCount(
+      'encedo_hem.integrity.status',
+      'verified',
+      (f) => f['encedo_hem.integrity.status'] === 'verified',
+    );
+    await expectCount(
+      'encedo_hem.event.name',
+      'LOG_TYPE_KEY_INIT',
+      (f) => f['encedo_hem.event.name'] === 'LOG_TYPE_KEY_INIT',
+    );
     const kid = docs.map((d) => flatten(d._source)['encedo_hem.key.id']).find(Boolean) as string;
     await expectCount('encedo_hem.key.id', kid, (f) => f['encedo_hem.key.id'] === kid);
   });
@@ -161,7 +218,11 @@ describe('the bulk sink', () => {
     await client.indices.refresh({ index: dl });
     const hits = (await client.search({ index: dl })).hits.hits;
     expect(hits).toHaveLength(1);
-    const letter = hits[0]!._source as { error: { type: string }; event: { original: string }; encedo_hem: { deadletter: { id: string } } };
+    const letter = hits[0]!._source as {
+      error: { type: string };
+      event: { original: string };
+      encedo_hem: { deadletter: { id: string } };
+    };
     expect(letter.error.type).toBe('mapper_parsing_exception');
     expect(letter.encedo_hem.deadletter.id).toBe('broken-doc');
     expect(JSON.parse(letter.event.original)).toEqual(broken._source);
@@ -175,7 +236,10 @@ describe('the bulk sink', () => {
     expect(summary.deadLettered).toBe(1);
     expect(existsSync(file)).toBe(true);
     const [line] = readFileSync(file, 'utf8').trim().split('\n');
-    expect(JSON.parse(line!)).toMatchObject({ _id: doc!._id, _source: { encedo_hem: { deadletter: { index: 'logs-encedo_hem.audit-BAD*NAME' } } } });
+    expect(JSON.parse(line!)).toMatchObject({
+      _id: doc!._id,
+      _source: { encedo_hem: { deadletter: { index: 'logs-encedo_hem.audit-BAD*NAME' } } },
+    });
   });
 
   it('keeps memory bounded: write() waits while every request slot is busy', async () => {
@@ -201,12 +265,25 @@ describe('hem-forwarder import', () => {
     const path = join(dir, '67757a8d.log');
     writeFileSync(path, fileText, 'latin1');
     const ns = uniqueNamespace();
-    const args = ['import', '--elasticsearch', clusterUrl(), '--key', device.loggerPublicKey.toString('base64'), '--serial', device.serial, '--namespace', ns, path];
+    const args = [
+      'import',
+      '--elasticsearch',
+      clusterUrl(),
+      '--key',
+      device.loggerPublicKey.toString('base64'),
+      '--serial',
+      device.serial,
+      '--namespace',
+      ns,
+      path,
+    ];
     const first = runCli(args);
     expect(first.status).toBe(0);
     const n = documents(ns).length;
     // Every record, plus the file's integrity record.
-    expect(first.stdout).toContain(`${path}: valid; ${n}/${n} records verified; ${n + 1} written, 0 already indexed, 0 dead-lettered`);
+    expect(first.stdout).toContain(
+      `${path}: valid; ${n}/${n} records verified; ${n + 1} written, 0 already indexed, 0 dead-lettered`,
+    );
     const second = runCli(args);
     expect(second.stdout).toContain(`${n} records verified; 0 written, ${n + 1} already indexed`);
     expect(await countDocs(client, `logs-encedo_hem.integrity-${ns}`)).toBe(1);

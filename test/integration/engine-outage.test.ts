@@ -23,12 +23,35 @@ describe('the engine goes away during indexing', () => {
     const { url } = (await startEngine({ port: PORT, keepData: true, log })) as { url: string };
     const client = createElasticsearchClient({ hosts: [url], requestTimeoutMs: 5000 });
     await setupCluster(client);
-    const device = await SimulatedDevice.create({ passphrase: 'p', masterPassphrase: 'm', boots: 1, eventsPerBoot: 12_000, segmentEvery: 2000, seed: 3 });
-    const { records } = verifyLines(parseLogSync(Buffer.from(device.fileText(device.fileIds()[0]!)!, 'latin1')), device.loggerPublicKey);
-    const mapper = new RecordMapper({ device: { serial: device.serial }, fileId: 'f', header: null, namespace: 'outage', created: new Date() });
+    const device = await SimulatedDevice.create({
+      passphrase: 'p',
+      masterPassphrase: 'm',
+      boots: 1,
+      eventsPerBoot: 12_000,
+      segmentEvery: 2000,
+      seed: 3,
+    });
+    const { records } = verifyLines(
+      parseLogSync(Buffer.from(device.fileText(device.fileIds()[0]!)!, 'latin1')),
+      device.loggerPublicKey,
+    );
+    const mapper = new RecordMapper({
+      device: { serial: device.serial },
+      fileId: 'f',
+      header: null,
+      namespace: 'outage',
+      created: new Date(),
+    });
     const docs = records.map((r) => mapper.map(r));
 
-    const sink = new ElasticsearchBulkSink({ client, deadLetterFile: '/dev/null', flushCount: 300, concurrency: 2, retryBaseMs: 100, retryMaxMs: 1000 });
+    const sink = new ElasticsearchBulkSink({
+      client,
+      deadLetterFile: '/dev/null',
+      flushCount: 300,
+      concurrency: 2,
+      retryBaseMs: 100,
+      retryMaxMs: 1000,
+    });
     const unit = sink.open('big file');
     let outage: Promise<void> | null = null;
     for (const doc of docs) {

@@ -73,7 +73,10 @@ describe('a hostile or broken device cannot exhaust the forwarder or lose record
     expect((await r.store.load('hem1')).state.files.has(first!)).toBe(false);
     const again = await r.collector.cycle();
     expect(again.filesIngested).toBe(1);
-    const records = r.sim.device.fileText(first!)!.split('\r\n').filter((l) => l && !l.startsWith('#')).length;
+    const records = r.sim.device
+      .fileText(first!)!
+      .split('\r\n')
+      .filter((l) => l && !l.startsWith('#')).length;
     expect(await fileDocs(r, first!)).toBe(records);
     expect((await r.alerts('file_changed')).length).toBe(0);
   });
@@ -161,7 +164,6 @@ describe('the logger key', () => {
   });
 });
 
-
 describe('checkpoints belong to an output', () => {
   it('files acknowledged by one output are collected again for another, and not again for either', async () => {
     const r = await rig({ outputId: 'file:/tmp/a' });
@@ -176,6 +178,8 @@ describe('checkpoints belong to an output', () => {
     expect((await cluster.cycle()).filesIngested).toBe(0);
     expect((await r.restart({}, 'file:/tmp/a').cycle()).filesIngested).toBe(0);
     const { state } = await r.store.load('hem1');
-    expect([...state.files.values()].every((f) => f.outputs.join() === 'file:/tmp/a,elasticsearch:other-cluster')).toBe(true);
+    expect([...state.files.values()].every((f) => f.outputs.join() === 'file:/tmp/a,elasticsearch:other-cluster')).toBe(
+      true,
+    );
   });
 });

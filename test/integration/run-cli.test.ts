@@ -29,20 +29,42 @@ function writeConfig(ns: string, devices: SimDevice[], extra = ''): { path: stri
   const dir = mkdtempSync(join(tmpdir(), 'hemfwd-run-'));
   const stateDir = join(dir, 'state');
   const path = join(dir, 'config.yaml');
-  const list = devices.map((d) => `  - name: ${d.name}\n    simulator: { seed: ${d.seed}, boots: ${d.boots}, events_per_boot: ${d.events} }\n    namespace: ${ns}\n    poll_interval: 1s\n`).join('');
-  writeFileSync(path, `state_dir: ${stateDir}\nlog: { level: warn, format: ecs }\n${extra}devices:\n${list}output:\n  type: elasticsearch\n  elasticsearch:\n    hosts: [${clusterUrl()}]\n    flush_interval: 200ms\n`);
+  const list = devices
+    .map(
+      (d) =>
+        `  - name: ${d.name}\n    simulator: { seed: ${d.seed}, boots: ${d.boots}, events_per_boot: ${d.events} }\n    namespace: ${ns}\n    poll_interval: 1s\n`,
+    )
+    .join('');
+  writeFileSync(
+    path,
+    `state_dir: ${stateDir}\nlog: { level: warn, format: ecs }\n${extra}devices:\n${list}output:\n  type: elasticsearch\n  elasticsearch:\n    hosts: [${clusterUrl()}]\n    flush_interval: 200ms\n`,
+  );
   return { path, stateDir };
 }
 
 /** The ids and count the audit stream must hold for a simulated device's closed files. */
 async function expected(d: SimDevice, ns: string): Promise<string[]> {
-  const device = await SimulatedDevice.create({ passphrase: 'x', masterPassphrase: 'y', seed: d.seed, boots: d.boots, eventsPerBoot: d.events });
+  const device = await SimulatedDevice.create({
+    passphrase: 'x',
+    masterPassphrase: 'y',
+    seed: d.seed,
+    boots: d.boots,
+    eventsPerBoot: d.events,
+  });
   return device
     .fileIds()
     .filter((id) => id !== device.currentFileId)
     .flatMap((id) => {
-      const mapper = new RecordMapper({ device: { serial: device.serial }, fileId: id, header: null, namespace: ns, created: new Date() });
-      return verifyLines(parseLogSync(Buffer.from(device.fileText(id)!, 'latin1')), device.loggerPublicKey).records.map((r) => mapper.map(r)._id);
+      const mapper = new RecordMapper({
+        device: { serial: device.serial },
+        fileId: id,
+        header: null,
+        namespace: ns,
+        created: new Date(),
+      });
+      return verifyLines(parseLogSync(Buffer.from(device.fileText(id)!, 'latin1')), device.loggerPublicKey).records.map(
+        (r) => mapper.map(r)._id,
+      );
     });
 }
 
@@ -51,12 +73,23 @@ describe('the quick start', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'hemfwd-quick-'));
     const example = new URL('../../config.example.yaml', import.meta.url).pathname;
     const env = { ...process.env, ELASTICSEARCH_URL: '' };
-    const r = spawnSync(process.execPath, [CLI, 'run', '--once', '--config', example], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [CLI, 'run', '--once', '--config', example], {
+      cwd,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Summary: 1 device(s); 6 files ingested (1 INVALID)');
     expect(r.stdout).toContain('problems found: mac_mismatch 1; integrity alerts: 1');
     expect(r.stdout).toContain('output: NDJSON files in data/out');
-    const docs = readdirSync(join(cwd, 'data/out')).flatMap((f) => readFileSync(join(cwd, 'data/out', f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as { _index: string });
+    const docs = readdirSync(join(cwd, 'data/out'))
+      .flatMap((f) =>
+        readFileSync(join(cwd, 'data/out', f), 'utf8')
+          .trim()
+          .split('\n'),
+      )
+      .map((l) => JSON.parse(l) as { _index: string });
     const written = Number(/documents: ([\d,]+) written/.exec(r.stdout)![1]!.replaceAll(',', ''));
     expect(docs).toHaveLength(written);
     expect(docs.filter((d) => d._index === 'logs-encedo_hem.integrity-default')).toHaveLength(6 + 1);
@@ -83,8 +116,12 @@ describe('hem-forwarder run', () => {
     const second = runCli(['run', '--once', '--config', path], { timeoutMs: 120_000 });
     expect(second.status).toBe(0);
     expect(second.stdout).toContain('0 files ingested');
-    expect(second.stdout).toContain('hem-a: ok; 0 files (0 invalid), 0 records, 0 verified, 0 alerts; 3 files ingested by earlier runs');
-    expect(second.stdout).toContain('hem-b: ok; 0 files (0 invalid), 0 records, 0 verified, 0 alerts; 4 files ingested by earlier runs');
+    expect(second.stdout).toContain(
+      'hem-a: ok; 0 files (0 invalid), 0 records, 0 verified, 0 alerts; 3 files ingested by earlier runs',
+    );
+    expect(second.stdout).toContain(
+      'hem-b: ok; 0 files (0 invalid), 0 records, 0 verified, 0 alerts; 4 files ingested by earlier runs',
+    );
     expect(await countDocs(es, audit)).toBe(ids.length);
   });
 
@@ -95,7 +132,10 @@ describe('hem-forwarder run', () => {
     const child = spawn(process.execPath, [CLI, 'run', '--once', '--config', path], { stdio: 'ignore' });
     children.push(child);
     const stateFile = join(stateDir, 'big.json');
-    const ingested = () => (existsSync(stateFile) ? Object.keys((JSON.parse(readFileSync(stateFile, 'utf8')) as { files: object }).files).length : 0);
+    const ingested = () =>
+      existsSync(stateFile)
+        ? Object.keys((JSON.parse(readFileSync(stateFile, 'utf8')) as { files: object }).files).length
+        : 0;
     const deadline = Date.now() + 60_000;
     while (ingested() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
@@ -115,14 +155,25 @@ describe('hem-forwarder run', () => {
   it('without --once it polls until SIGTERM, then stops cleanly with exit 0, serving /metrics and /healthz meanwhile', async () => {
     const ns = uniqueNamespace();
     const port = 19464 + Math.floor(Math.random() * 1000);
-    const { path } = writeConfig(ns, [{ name: 'live', seed: 31, boots: 2, events: 30 }], `metrics: { listen: 127.0.0.1:${port} }\n`);
+    const { path } = writeConfig(
+      ns,
+      [{ name: 'live', seed: 31, boots: 2, events: 30 }],
+      `metrics: { listen: 127.0.0.1:${port} }\n`,
+    );
     const child = spawn(process.execPath, [CLI, 'run', '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     const deadline = Date.now() + 60_000;
     let metrics = '';
     while (Date.now() < deadline) {
-      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
-      if (/hemfwd_files_ingested_total\{device="live"\} 2/.test(metrics) && /hemfwd_device_last_success_timestamp_seconds\{device="live"\} \d+/.test(metrics)) break;
+      metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
+      if (
+        /hemfwd_files_ingested_total\{device="live"\} 2/.test(metrics) &&
+        /hemfwd_device_last_success_timestamp_seconds\{device="live"\} \d+/.test(metrics)
+      )
+        break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(metrics).toMatch(/hemfwd_files_ingested_total\{device="live"\} 2/);
@@ -146,7 +197,10 @@ describe('hem-forwarder run', () => {
       path,
       `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\ndevices:\n  - name: hung\n    url: ${sim.url}\n    passphrase: \${env:HUNG_PW}\n    tls: { fingerprint: "${sim.certSha256}" }\n    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n    request_timeout: 60s\noutput: { type: file, file: { dir: ${dir}/out } }\n`,
     );
-    const child = spawn(process.execPath, [CLI, 'run', '--config', path], { stdio: 'ignore', env: { ...process.env, HUNG_PW: 'pw' } });
+    const child = spawn(process.execPath, [CLI, 'run', '--config', path], {
+      stdio: 'ignore',
+      env: { ...process.env, HUNG_PW: 'pw' },
+    });
     children.push(child);
     await new Promise((r) => setTimeout(r, 1500));
     const t0 = Date.now();
@@ -161,16 +215,25 @@ describe('hem-forwarder run', () => {
     const ns = uniqueNamespace();
     const { path, stateDir } = writeConfig(ns, [{ name: 'keyed', seed: 41, boots: 1, events: 10 }]);
     expect(runCli(['run', '--once', '--config', path]).status).toBe(0);
-    expect(runCli(['state', 'show', '--config', path]).stdout).toMatch(/^keyed: serial [0-9a-f]{16}; logger key \S+ \(config\); 1 files \(1 ingested/);
+    expect(runCli(['state', 'show', '--config', path]).stdout).toMatch(
+      /^keyed: serial [0-9a-f]{16}; logger key \S+ \(config\); 1 files \(1 ingested/,
+    );
     expect(runCli(['state', 'accept-key', 'keyed', '--config', path]).stdout).toContain('not halted');
     const file = join(stateDir, 'keyed.json');
     const state = JSON.parse(readFileSync(file, 'utf8')) as { halted: unknown };
-    state.halted = { reason: 'the logger key changed', newKey: 'Tm90IGEgcmVhbCBrZXkgYnV0IDMyIGJ5dGVzIGxvbmc=', since: new Date().toISOString() };
+    state.halted = {
+      reason: 'the logger key changed',
+      newKey: 'Tm90IGEgcmVhbCBrZXkgYnV0IDMyIGJ5dGVzIGxvbmc=',
+      since: new Date().toISOString(),
+    };
     writeFileSync(file, JSON.stringify(state));
     expect(runCli(['state', 'show', 'keyed', '--config', path]).stdout).toContain('HALTED');
     const accepted = runCli(['state', 'accept-key', 'keyed', '--config', path]);
     expect(accepted.status).toBe(0);
-    expect((JSON.parse(readFileSync(file, 'utf8')) as { halted: unknown; loggerKey: { source: string } })).toMatchObject({ halted: null, loggerKey: { source: 'accepted' } });
+    expect(JSON.parse(readFileSync(file, 'utf8')) as { halted: unknown; loggerKey: { source: string } }).toMatchObject({
+      halted: null,
+      loggerKey: { source: 'accepted' },
+    });
     writeFileSync(file, '{ not json');
     expect(runCli(['run', '--once', '--config', path]).status).toBe(0); // moved aside, reported, started over
   });

@@ -26,7 +26,10 @@ function simConfig(options: { boots: number; events: number; extra?: string }): 
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
@@ -52,7 +55,9 @@ describe('run: one instance per state, bounded and honest exits', () => {
     const second = await runCliAsync(['run', '--once', '--config', path]);
     expect(second.status).toBe(2);
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
-    expect(second.stderr).toMatch(new RegExp(`state_dir .* is in use by another hem-forwarder \\(pid ${first.child.pid} on `));
+    expect(second.stderr).toMatch(
+      new RegExp(`state_dir .* is in use by another hem-forwarder \\(pid ${first.child.pid} on `),
+    );
     first.child.kill('SIGTERM');
     expect((await first.done).status).toBe(0);
     expect(existsSync(join(dir, 'state', '.lock'))).toBe(false);
@@ -78,7 +83,10 @@ describe('run: one instance per state, bounded and honest exits', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hemfwd-rel-'));
     const path = join(dir, 'config.yaml');
     const device = `  - name: slow\n    url: ${sim.url}\n    passphrase: \${env:SLOW_PW}\n    tls: { fingerprint: "${sim.certSha256}" }\n    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n`;
-    writeFileSync(path, `state_dir: ${dir}/state\nonce_timeout: 1s\nlog: { level: warn }\ndevices:\n${device}output: { type: file, file: { dir: ${dir}/out } }\n`);
+    writeFileSync(
+      path,
+      `state_dir: ${dir}/state\nonce_timeout: 1s\nlog: { level: warn }\ndevices:\n${device}output: { type: file, file: { dir: ${dir}/out } }\n`,
+    );
     const r = await runCliAsync(['run', '--once', '--config', path], { env: { SLOW_PW: 'pw' } });
     expect(r.status).toBe(3);
     expect(r.stdout).toMatch(/ slow: (INTERRUPTED|FAILED)/);
@@ -113,7 +121,12 @@ describe('checkpoints belong to an output', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'hemfwd-quick-'));
     const example = new URL('../../config.example.yaml', import.meta.url).pathname;
     const run = (url: string) =>
-      spawnSync(process.execPath, [CLI, 'run', '--once', '--config', example], { cwd, env: { ...process.env, ELASTICSEARCH_URL: url }, encoding: 'utf8', timeout: 120_000 });
+      spawnSync(process.execPath, [CLI, 'run', '--once', '--config', example], {
+        cwd,
+        env: { ...process.env, ELASTICSEARCH_URL: url },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
     const toFiles = run('');
     expect(toFiles.status).toBe(0);
     expect(toFiles.stdout).toContain('6 files ingested');
@@ -122,7 +135,9 @@ describe('checkpoints belong to an output', () => {
     expect(toCluster.status).toBe(0);
     expect(toCluster.stdout).toContain('6 files ingested');
     expect(toCluster.stdout).toMatch(/0 files ingested by earlier runs/);
-    expect(toCluster.stderr).toMatch(/6 file\(s\) were ingested into file:.*data\/out, not into this output; collecting them again/);
+    expect(toCluster.stderr).toMatch(
+      /6 file\(s\) were ingested into file:.*data\/out, not into this output; collecting them again/,
+    );
     const again = run(clusterUrl());
     expect(again.stdout).toContain('0 files ingested');
     expect(again.stdout).toMatch(/6 files ingested by earlier runs/);

@@ -12,7 +12,10 @@ afterAll(() => children.forEach((c) => c.kill('SIGTERM')));
 
 /** Starts `hem-forwarder simulate` and resolves with its first stdout line. */
 function startSimulator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ line: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [CLI, 'simulate', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'simulate', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve({ line, child }));
@@ -22,8 +25,24 @@ function startSimulator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
 
 describe('hem-forwarder simulate', () => {
   it('prints one JSON line; a plain script logs in, fetches every closed file, and each verifies with the printed key', async () => {
-    const { line } = await startSimulator(['--json', '--port', '0', '--boots', '4', '--events-per-boot', '30', '--auth-delay-ms', '10']);
-    const info = JSON.parse(line) as { url: string; certSha256: string; loggerKey: string; serial: string; passphrase: string };
+    const { line } = await startSimulator([
+      '--json',
+      '--port',
+      '0',
+      '--boots',
+      '4',
+      '--events-per-boot',
+      '30',
+      '--auth-delay-ms',
+      '10',
+    ]);
+    const info = JSON.parse(line) as {
+      url: string;
+      certSha256: string;
+      loggerKey: string;
+      serial: string;
+      passphrase: string;
+    };
     expect(info).toEqual({
       url: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/),
       certSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
@@ -36,7 +55,9 @@ describe('hem-forwarder simulate', () => {
     expect((await device.login()).status).toBe(200);
     const ids: string[] = [];
     for (let offset = 0; ; ) {
-      const page = JSON.parse((await device.call('GET', `/api/logger/list/${offset}`)).body.toString()) as { id: string[] };
+      const page = JSON.parse((await device.call('GET', `/api/logger/list/${offset}`)).body.toString()) as {
+        id: string[];
+      };
       if (page.id.length === 0) break;
       ids.push(...page.id.filter((id) => !ids.includes(id)));
       offset += page.id.length;
@@ -58,18 +79,25 @@ describe('hem-forwarder simulate', () => {
   });
 
   it('takes the passphrase from HEM_SIM_PASSPHRASE and then does not print it', async () => {
-    const { line } = await startSimulator(['--json', '--port', '0', '--boots', '1'], { HEM_SIM_PASSPHRASE: 'from the environment' });
+    const { line } = await startSimulator(['--json', '--port', '0', '--boots', '1'], {
+      HEM_SIM_PASSPHRASE: 'from the environment',
+    });
     const info = JSON.parse(line) as Record<string, string>;
     expect(info.passphrase).toBeUndefined();
     expect((await new VendorStyleClient(info.url!, 'from the environment').login()).status).toBe(200);
   });
 
   it('serves plain HTTP with --http, and keeps /sim/* off unless --control', async () => {
-    const plain = JSON.parse((await startSimulator(['--json', '--port', '0', '--http', '--boots', '1'])).line) as { url: string; certSha256: string | null };
+    const plain = JSON.parse((await startSimulator(['--json', '--port', '0', '--http', '--boots', '1'])).line) as {
+      url: string;
+      certSha256: string | null;
+    };
     expect(plain.url).toMatch(/^http:\/\//);
     expect(plain.certSha256).toBeNull();
     expect((await fetch(`${plain.url}/sim/state`)).status).toBe(404);
-    const ctl = JSON.parse((await startSimulator(['--json', '--port', '0', '--http', '--boots', '1', '--control'])).line) as { url: string };
+    const ctl = JSON.parse(
+      (await startSimulator(['--json', '--port', '0', '--http', '--boots', '1', '--control'])).line,
+    ) as { url: string };
     const state = (await (await fetch(`${ctl.url}/sim/state`)).json()) as { files: string[] };
     expect(state.files).toHaveLength(2);
     expect((await fetch(`${ctl.url}/sim/reboot`, { method: 'POST' })).status).toBe(200);

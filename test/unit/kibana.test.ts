@@ -6,14 +6,29 @@ import { RULES_FILE, SAVED_OBJECTS_FILE, installKibanaAssets } from '../../src/k
 import { runCli, runCliAsync } from '../helpers/cli.js';
 import { kqlToQueryString } from '../helpers/kql.js';
 
-const objects = readFileSync(SAVED_OBJECTS_FILE, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
-const rules = readFileSync(RULES_FILE, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+const objects = readFileSync(SAVED_OBJECTS_FILE, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, any>);
+const rules = readFileSync(RULES_FILE, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as Record<string, any>);
 
 describe('Kibana saved objects', () => {
   it('every line has what the import API requires, with stable prefixed ids', () => {
     expect(objects.length).toBeGreaterThan(5);
     for (const o of objects) {
-      expect(Object.keys(o)).toEqual(expect.arrayContaining(['type', 'id', 'attributes', 'references', 'coreMigrationVersion', 'typeMigrationVersion']));
+      expect(Object.keys(o)).toEqual(
+        expect.arrayContaining([
+          'type',
+          'id',
+          'attributes',
+          'references',
+          'coreMigrationVersion',
+          'typeMigrationVersion',
+        ]),
+      );
       expect(o.id).toMatch(/^encedo_hem-[a-z0-9-]+$/);
       expect(['index-pattern', 'lens', 'dashboard']).toContain(o.type);
       expect(typeof o.attributes.title).toBe('string');
@@ -23,37 +38,70 @@ describe('Kibana saved objects', () => {
 
   it('every reference resolves to an object in the file', () => {
     const ids = new Set(objects.map((o) => `${o.type}:${o.id}`));
-    for (const o of objects) for (const r of o.references) expect(ids.has(`${r.type}:${r.id}`), `${o.id} -> ${r.type}:${r.id}`).toBe(true);
+    for (const o of objects)
+      for (const r of o.references) expect(ids.has(`${r.type}:${r.id}`), `${o.id} -> ${r.type}:${r.id}`).toBe(true);
   });
 
   it('four dashboards, each panel a Lens object filtered on its dataset; our own polling hidden by a filter that can be toggled', () => {
     const dashboards = objects.filter((o) => o.type === 'dashboard');
-    expect(dashboards.map((d) => d.attributes.title)).toEqual(['[Encedo HEM] Overview', '[Encedo HEM] Access', '[Encedo HEM] Keys and cryptography', '[Encedo HEM] Integrity']);
+    expect(dashboards.map((d) => d.attributes.title)).toEqual([
+      '[Encedo HEM] Overview',
+      '[Encedo HEM] Access',
+      '[Encedo HEM] Keys and cryptography',
+      '[Encedo HEM] Integrity',
+    ]);
     for (const d of dashboards) {
       const panels = JSON.parse(d.attributes.panelsJSON) as { panelRefName: string; type: string }[];
       expect(panels.every((p) => p.type === 'lens')).toBe(true);
       const search = JSON.parse(d.attributes.kibanaSavedObjectMeta.searchSourceJSON);
-      expect(search.filter).toEqual([expect.objectContaining({ meta: expect.objectContaining({ key: 'encedo_hem.self_generated', negate: true, disabled: false }) })]);
+      expect(search.filter).toEqual([
+        expect.objectContaining({
+          meta: expect.objectContaining({ key: 'encedo_hem.self_generated', negate: true, disabled: false }),
+        }),
+      ]);
     }
     for (const lens of objects.filter((o) => o.type === 'lens')) {
-      expect(lens.attributes.state.filters).toEqual([expect.objectContaining({ query: { match_phrase: { 'data_stream.dataset': expect.stringMatching(/^encedo_hem\.(audit|integrity)$/) } } })]);
-      if (lens.attributes.state.query.query) expect(() => kqlToQueryString(lens.attributes.state.query.query)).not.toThrow();
+      expect(lens.attributes.state.filters).toEqual([
+        expect.objectContaining({
+          query: { match_phrase: { 'data_stream.dataset': expect.stringMatching(/^encedo_hem\.(audit|integrity)$/) } },
+        }),
+      ]);
+      if (lens.attributes.state.query.query)
+        expect(() => kqlToQueryString(lens.attributes.state.query.query)).not.toThrow();
     }
   });
 });
 
 describe('detection rules', () => {
   it('every rule has what the rule import API requires, a severity, risk score, false-positive notes and MITRE where it fits', () => {
-    expect(rules.map((r) => r.rule_id)).toEqual(expect.arrayContaining(['encedo_hem-integrity-alert', 'encedo_hem-logger-key-changed', 'encedo_hem-scope-check-burst', 'encedo_hem-hsm-health-failure', 'encedo_hem-upgrade', 'encedo_hem-device-initialised', 'encedo_hem-rtc-set-outside-startup', 'encedo_hem-key-deleted', 'encedo_hem-master-login']));
+    expect(rules.map((r) => r.rule_id)).toEqual(
+      expect.arrayContaining([
+        'encedo_hem-integrity-alert',
+        'encedo_hem-logger-key-changed',
+        'encedo_hem-scope-check-burst',
+        'encedo_hem-hsm-health-failure',
+        'encedo_hem-upgrade',
+        'encedo_hem-device-initialised',
+        'encedo_hem-rtc-set-outside-startup',
+        'encedo_hem-key-deleted',
+        'encedo_hem-master-login',
+      ]),
+    );
     for (const r of rules) {
-      expect(r).toMatchObject({ type: expect.stringMatching(/^(query|threshold)$/), language: 'kuery', index: ['logs-encedo_hem.*'], version: 1 });
+      expect(r).toMatchObject({
+        type: expect.stringMatching(/^(query|threshold)$/),
+        language: 'kuery',
+        index: ['logs-encedo_hem.*'],
+        version: 1,
+      });
       expect(r.rule_id).toMatch(/^encedo_hem-/);
       expect(['low', 'medium', 'high', 'critical']).toContain(r.severity);
       expect(r.risk_score).toBeGreaterThan(0);
       expect(r.risk_score).toBeLessThanOrEqual(100);
       expect(r.false_positives.length).toBeGreaterThan(0);
       expect(r.description.length).toBeGreaterThan(30);
-      for (const t of r.threat) expect(t).toMatchObject({ framework: 'MITRE ATT&CK', tactic: { id: expect.stringMatching(/^TA\d{4}$/) } });
+      for (const t of r.threat)
+        expect(t).toMatchObject({ framework: 'MITRE ATT&CK', tactic: { id: expect.stringMatching(/^TA\d{4}$/) } });
       expect(() => kqlToQueryString(r.query)).not.toThrow();
     }
   });
@@ -68,7 +116,13 @@ describe('hem-forwarder setup --kibana (against a stub that checks each request)
       req.on('end', () => {
         seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(req.url!.includes('detection_engine') ? { success: true, success_count: rules.length, errors: [] } : { success: true, successCount: objects.length, errors: [] }));
+        res.end(
+          JSON.stringify(
+            req.url!.includes('detection_engine')
+              ? { success: true, success_count: rules.length, errors: [] }
+              : { success: true, successCount: objects.length, errors: [] },
+          ),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -9,8 +9,17 @@ import { verifyLines } from '../../src/logfile/verify.js';
 import { NdjsonSink } from '../../src/sinks/ndjson-sink.js';
 import { LOGGER_PUBLIC, validFile } from '../helpers/log-gen.js';
 
-const docs = verifyLines(parseLogSync(Buffer.from(validFile({ segments: 3, perSegment: 20 }).text)), LOGGER_PUBLIC).records.map((r) =>
-  new RecordMapper({ device: { serial: 's' }, fileId: 'f', header: null, namespace: 'default', created: new Date() }).map(r),
+const docs = verifyLines(
+  parseLogSync(Buffer.from(validFile({ segments: 3, perSegment: 20 }).text)),
+  LOGGER_PUBLIC,
+).records.map((r) =>
+  new RecordMapper({
+    device: { serial: 's' },
+    fileId: 'f',
+    header: null,
+    namespace: 'default',
+    created: new Date(),
+  }).map(r),
 );
 
 describe('NDJSON outputs', () => {
@@ -36,6 +45,10 @@ describe('NDJSON outputs', () => {
     const unit = sink.open('f');
     await unit.write(docs[0]!);
     await unit.end();
-    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ _id: docs[0]!._id, _index: docs[0]!._index, _source: docs[0]!._source });
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({
+      _id: docs[0]!._id,
+      _index: docs[0]!._index,
+      _source: docs[0]!._source,
+    });
   });
 });

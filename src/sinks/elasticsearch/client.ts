@@ -41,7 +41,9 @@ export function connectionFromEnv(url: string, env: NodeJS.ProcessEnv = process.
   return {
     hosts: [url],
     ...(env.ELASTICSEARCH_API_KEY ? { apiKey: env.ELASTICSEARCH_API_KEY } : {}),
-    ...(env.ELASTICSEARCH_USERNAME ? { username: env.ELASTICSEARCH_USERNAME, password: env.ELASTICSEARCH_PASSWORD ?? '' } : {}),
+    ...(env.ELASTICSEARCH_USERNAME
+      ? { username: env.ELASTICSEARCH_USERNAME, password: env.ELASTICSEARCH_PASSWORD ?? '' }
+      : {}),
     ...(env.ELASTICSEARCH_BEARER ? { bearer: env.ELASTICSEARCH_BEARER } : {}),
     ...(env.ELASTICSEARCH_CA_FILE ? { caFile: env.ELASTICSEARCH_CA_FILE } : {}),
     ...(env.ELASTICSEARCH_CA_FINGERPRINT ? { caFingerprint: env.ELASTICSEARCH_CA_FINGERPRINT } : {}),

@@ -55,20 +55,41 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
     readdirSync(join(dir, sub))
       .filter((f) => f.endsWith('.json'))
       .sort()
-      .map((f) => ({ name: f.slice(0, -5), body: JSON.parse(readFileSync(join(dir, sub, f), 'utf8')) as Record<string, unknown> }));
+      .map((f) => ({
+        name: f.slice(0, -5),
+        body: JSON.parse(readFileSync(join(dir, sub, f), 'utf8')) as Record<string, unknown>,
+      }));
   const assets: Asset[] = [];
   if (engine.kind === 'elasticsearch') {
     for (const { name, body } of read('ilm')) {
-      const text = JSON.stringify(body).replaceAll(`"min_age":"${DEFAULT_RETENTION}"`, `"min_age":"${options.retention ?? DEFAULT_RETENTION}"`);
+      const text = JSON.stringify(body).replaceAll(
+        `"min_age":"${DEFAULT_RETENTION}"`,
+        `"min_age":"${options.retention ?? DEFAULT_RETENTION}"`,
+      );
       assets.push({ kind: 'ilm_policy', name, body: JSON.parse(text) as Record<string, unknown> });
     }
   }
   for (const { name, body } of read('component_template')) {
-    assets.push({ kind: 'component_template', name, body: engine.kind === 'opensearch' ? withoutValuelessConstants(body) : body });
+    assets.push({
+      kind: 'component_template',
+      name,
+      body: engine.kind === 'opensearch' ? withoutValuelessConstants(body) : body,
+    });
   }
   for (const { name } of read('index_template')) {
     const custom = `${name}@custom`;
-    assets.push({ kind: 'component_template', name: custom, body: { template: {}, _meta: { managed_by: 'you', description: `Your additions to ${name}-* (settings, mappings). encedo-hem-forwarder never changes it.` } }, userOwned: true });
+    assets.push({
+      kind: 'component_template',
+      name: custom,
+      body: {
+        template: {},
+        _meta: {
+          managed_by: 'you',
+          description: `Your additions to ${name}-* (settings, mappings). encedo-hem-forwarder never changes it.`,
+        },
+      },
+      userOwned: true,
+    });
   }
   for (const { name, body } of read('index_template')) {
     if (engine.kind !== 'elasticsearch') {
@@ -87,7 +108,10 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
  * content hash matches is left alone; an installed asset of a newer package version is never downgraded;
  * `@custom` templates are created when missing and otherwise never touched.
  */
-export async function setupCluster(client: Client, options: { dryRun?: boolean; retention?: string } = {}): Promise<{ engine: EngineInfo; actions: SetupAction[] }> {
+export async function setupCluster(
+  client: Client,
+  options: { dryRun?: boolean; retention?: string } = {},
+): Promise<{ engine: EngineInfo; actions: SetupAction[] }> {
   const engine = await detectEngine(client);
   const actions: SetupAction[] = [];
   for (const asset of plannedAssets(engine, options)) {
@@ -111,7 +135,11 @@ async function fetchInstalled(client: Client, asset: Asset): Promise<Record<stri
   const what = `read ${asset.kind.replace('_', ' ')} ${asset.name}`;
   try {
     if (asset.kind === 'component_template') {
-      const r = await call(() => client.cluster.getComponentTemplate({ name: asset.name }), what, 'manage_index_templates');
+      const r = await call(
+        () => client.cluster.getComponentTemplate({ name: asset.name }),
+        what,
+        'manage_index_templates',
+      );
       return (r.component_templates[0]?.component_template as unknown as Record<string, unknown>) ?? null;
     }
     if (asset.kind === 'index_template') {
@@ -119,7 +147,7 @@ async function fetchInstalled(client: Client, asset: Asset): Promise<Record<stri
       return (r.index_templates[0]?.index_template as unknown as Record<string, unknown>) ?? null;
     }
     const r = await call(() => client.ilm.getLifecycle({ name: asset.name }), what, 'manage_ilm');
-    return ((r[asset.name]?.policy as unknown as Record<string, unknown>) ?? null);
+    return (r[asset.name]?.policy as unknown as Record<string, unknown>) ?? null;
   } catch (err) {
     if (err instanceof SetupError && /\(404\)/.test(err.message)) return null;
     throw err;
@@ -129,9 +157,20 @@ async function fetchInstalled(client: Client, asset: Asset): Promise<Record<stri
 async function install(client: Client, asset: Asset): Promise<void> {
   const what = `install ${asset.kind.replace('_', ' ')} ${asset.name}`;
   const body = asset.body as never;
-  if (asset.kind === 'component_template') await call(() => client.cluster.putComponentTemplate({ name: asset.name, ...(body as object) } as never), what, 'manage_index_templates');
-  else if (asset.kind === 'index_template') await call(() => client.indices.putIndexTemplate({ name: asset.name, ...(body as object) } as never), what, 'manage_index_templates');
-  else await call(() => client.ilm.putLifecycle({ name: asset.name, ...(body as object) } as never), what, 'manage_ilm');
+  if (asset.kind === 'component_template')
+    await call(
+      () => client.cluster.putComponentTemplate({ name: asset.name, ...(body as object) } as never),
+      what,
+      'manage_index_templates',
+    );
+  else if (asset.kind === 'index_template')
+    await call(
+      () => client.indices.putIndexTemplate({ name: asset.name, ...(body as object) } as never),
+      what,
+      'manage_index_templates',
+    );
+  else
+    await call(() => client.ilm.putLifecycle({ name: asset.name, ...(body as object) } as never), what, 'manage_ilm');
 }
 
 /** Turns client errors into one-line, actionable messages. */
@@ -140,12 +179,22 @@ async function call<T>(fn: () => Promise<T>, what: string, privilege: string): P
     return await fn();
   } catch (err) {
     if (err instanceof errors.ResponseError) {
-      if (err.statusCode === 401) throw new SetupError(`cannot ${what}: the cluster rejected the credentials (401); check the API key or user name and password`);
-      if (err.statusCode === 403) throw new SetupError(`cannot ${what}: permission denied (403); the user or API key needs the cluster privilege ${privilege}`);
+      if (err.statusCode === 401)
+        throw new SetupError(
+          `cannot ${what}: the cluster rejected the credentials (401); check the API key or user name and password`,
+        );
+      if (err.statusCode === 403)
+        throw new SetupError(
+          `cannot ${what}: permission denied (403); the user or API key needs the cluster privilege ${privilege}`,
+        );
       if (err.statusCode === 404) throw new SetupError(`cannot ${what}: not found (404)`);
       throw new SetupError(`cannot ${what}: HTTP ${err.statusCode}: ${err.message.slice(0, 500)}`);
     }
-    if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError || err instanceof errors.TimeoutError) {
+    if (
+      err instanceof errors.ConnectionError ||
+      err instanceof errors.NoLivingConnectionsError ||
+      err instanceof errors.TimeoutError
+    ) {
       throw new SetupError(`cannot ${what}: the cluster is unreachable (${err.message})`);
     }
     throw err;
@@ -156,7 +205,9 @@ async function call<T>(fn: () => Promise<T>, what: string, privilege: string): P
 function withoutValuelessConstants(body: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(body), (_key, value: unknown) => {
     const v = value as { type?: string; value?: string };
-    return v && typeof v === 'object' && v.type === 'constant_keyword' && v.value === undefined ? { type: 'keyword', ignore_above: 1024 } : value;
+    return v && typeof v === 'object' && v.type === 'constant_keyword' && v.value === undefined
+      ? { type: 'keyword', ignore_above: 1024 }
+      : value;
   }) as Record<string, unknown>;
 }
 

@@ -4,8 +4,23 @@ import type { DeviceHandle } from '../../../src/app/wiring.js';
 import { health, summarize } from '../../../src/cli/run-command.js';
 
 const result = (over: Partial<CycleResult> = {}): CycleResult => ({
-  device: 'hem1', ok: true, halted: false, filesIngested: 2, filesInvalid: 0, filesSkipped: 0, records: 10, verified: 10,
-  problems: {}, alerts: 0, written: 12, duplicates: 0, deadLettered: 0, locked: null, earlier: 0, interrupted: false, ...over,
+  device: 'hem1',
+  ok: true,
+  halted: false,
+  filesIngested: 2,
+  filesInvalid: 0,
+  filesSkipped: 0,
+  records: 10,
+  verified: 10,
+  problems: {},
+  alerts: 0,
+  written: 12,
+  duplicates: 0,
+  deadLettered: 0,
+  locked: null,
+  earlier: 0,
+  interrupted: false,
+  ...over,
 });
 
 const handle = (name: string, activity: { cycleStartedAt: number | null; progressAt: number }): DeviceHandle =>

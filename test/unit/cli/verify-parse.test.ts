@@ -23,7 +23,10 @@ const files = {
   good: file('62310ba5.log', good.text),
   tampered: file('tampered.log', joinFile(good.records.map((r, i) => (i === 2 ? r.replace('|7|0|', '|7|1|') : r)))),
   truncated: file('truncated.log', good.text.slice(0, -12)),
-  reordered: file('reordered.log', joinFile([good.records[0]!, good.records[2]!, good.records[1]!, ...good.records.slice(3)])),
+  reordered: file(
+    'reordered.log',
+    joinFile([good.records[0]!, good.records[2]!, good.records[1]!, ...good.records.slice(3)]),
+  ),
   foreign: file('foreign.log', validFile({ signingKey: FOREIGN_SECRET }).text),
   garbage: file('garbage.log', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
 };
@@ -58,7 +61,10 @@ describe('hem-forwarder verify', () => {
   it('--json prints one object per file in the documented shape', () => {
     const r = runCli(['verify', '--json', '--key', KEY, files.good, files.reordered]);
     expect(r.status).toBe(1);
-    const [ok, bad] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const [ok, bad] = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(ok).toEqual({
       file: files.good,
       valid: true,
@@ -79,7 +85,11 @@ describe('hem-forwarder verify', () => {
   });
 
   it.each([
-    ['an unreadable file', ['verify', '--key', KEY, join(dir, 'missing.log')], /cannot read .*missing\.log: no such file/],
+    [
+      'an unreadable file',
+      ['verify', '--key', KEY, join(dir, 'missing.log')],
+      /cannot read .*missing\.log: no such file/,
+    ],
     ['a bad key', ['verify', '--key', 'not-a-key', VECTOR], /--key is not a 32-byte Ed25519 public key/],
     ['no key', ['verify', VECTOR], /logger public key is required/],
     ['an unknown option', ['verify', '--kye', KEY, VECTOR], /Unknown option '--kye'/],
@@ -108,7 +118,10 @@ describe('hem-forwarder parse', () => {
     const args = ['parse', '--key', KEY, '--serial', '2023b758c209269a', '--namespace', 'prod', files.good];
     const r = runCli(args);
     expect(r.status).toBe(0);
-    const docs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const docs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(docs).toHaveLength(12);
     for (const d of docs) {
       expect(Object.keys(d)).toEqual(['_id', '_index', '_source']);
@@ -116,14 +129,20 @@ describe('hem-forwarder parse', () => {
       expect(ecsViolations(d._source)).toEqual([]);
       expect(d._source.encedo_hem.log.file_id).toBe('62310ba5');
     }
-    const again = runCli(args).stdout.trim().split('\n').map((l) => JSON.parse(l)._id);
+    const again = runCli(args)
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)._id);
     expect(again).toEqual(docs.map((d) => d._id));
   });
 
   it('still prints every line of an invalid file, flagged, and exits 1', () => {
     const r = runCli(['parse', '--key', KEY, files.tampered]);
     expect(r.status).toBe(1);
-    const docs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const docs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(docs).toHaveLength(12);
     expect(docs.filter((d) => d._source.encedo_hem.integrity.status === 'unverified')).toHaveLength(1);
   });

@@ -8,7 +8,22 @@ const o = { outputId: 'elasticsearch:A', now: NOW, recheckIntervalMs: DAY };
 
 function rec(over: Partial<FileRecord> = {}): FileRecord {
   const at = new Date(NOW - 3600_000).toISOString();
-  return { id: 'f', size: 1, sha256: 's', records: 1, verified: 1, lastSeq: 0, segments: [], valid: true, problems: {}, status: 'ingested', ingestedAt: at, checkedAt: at, outputs: ['elasticsearch:A'], ...over };
+  return {
+    id: 'f',
+    size: 1,
+    sha256: 's',
+    records: 1,
+    verified: 1,
+    lastSeq: 0,
+    segments: [],
+    valid: true,
+    problems: {},
+    status: 'ingested',
+    ingestedAt: at,
+    checkedAt: at,
+    outputs: ['elasticsearch:A'],
+    ...over,
+  };
 }
 
 describe('the file decision', () => {
@@ -18,12 +33,22 @@ describe('the file decision', () => {
     ['unknown and not listed: nothing', undefined, false, 'none'],
     ['ingested here, recently checked: nothing', rec(), true, 'none'],
     ['ingested here, check due: recheck', rec({ checkedAt: old }), true, 'recheck'],
-    ['changed here, check due: recheck (a later change is reported too)', rec({ status: 'changed', checkedAt: old }), true, 'recheck'],
+    [
+      'changed here, check due: recheck (a later change is reported too)',
+      rec({ status: 'changed', checkedAt: old }),
+      true,
+      'recheck',
+    ],
     ['ingested into another output only: collect', rec({ outputs: ['file:/x'] }), true, 'collect'],
     ['written before outputs were recorded: collect', rec({ outputs: [] }), true, 'collect'],
     ['ingested, no longer listed: vanished', rec(), false, 'vanished'],
     ['vanished already, still not listed: nothing', rec({ status: 'vanished' }), false, 'none'],
-    ['vanished, listed again, check due: nothing (stays vanished)', rec({ status: 'vanished', checkedAt: old }), true, 'none'],
+    [
+      'vanished, listed again, check due: nothing (stays vanished)',
+      rec({ status: 'vanished', checkedAt: old }),
+      true,
+      'none',
+    ],
   ];
   for (const [name, record, listed, want] of table) it(name, () => expect(decideFile(record, listed, o)).toBe(want));
 });

@@ -45,16 +45,18 @@ const eventNumber = fc.oneof(
   fc.integer({ min: 0, max: 0xffffffff }), // the parser's 8 hex digits
 );
 
-const record = fc.record({
-  line: fc.integer({ min: 1, max: 1_000_000 }),
-  text,
-  seq: fc.oneof(fc.nat(1000), fc.integer({ min: 0, max: 0xfffffffffffff })), // 13 hex digits
-  time: fc.oneof(fc.nat(20000), fc.integer({ min: 0, max: 0xffffffff })), // incl. pre-RTC (< 10000)
-  event: eventNumber,
-  result: fc.constantFrom<ResultCode>(0, 1, 2),
-  subject,
-  data,
-}).map((r): ParsedRecord => ({ kind: 'record', macLength: 0, tag: Buffer.alloc(16), ...r }));
+const record = fc
+  .record({
+    line: fc.integer({ min: 1, max: 1_000_000 }),
+    text,
+    seq: fc.oneof(fc.nat(1000), fc.integer({ min: 0, max: 0xfffffffffffff })), // 13 hex digits
+    time: fc.oneof(fc.nat(20000), fc.integer({ min: 0, max: 0xffffffff })), // incl. pre-RTC (< 10000)
+    event: eventNumber,
+    result: fc.constantFrom<ResultCode>(0, 1, 2),
+    subject,
+    data,
+  })
+  .map((r): ParsedRecord => ({ kind: 'record', macLength: 0, tag: Buffer.alloc(16), ...r }));
 
 const problem = (kinds: readonly Problem['kind'][]) =>
   fc.record({ kind: fc.constantFrom(...kinds), line: fc.nat(), seq: fc.option(fc.nat()), message: text });
@@ -74,12 +76,14 @@ const segments = fc.array(
 function checkedRecords(segs: Segment[]): fc.Arbitrary<CheckedRecord> {
   const seg = fc.constantFrom(...segs);
   const valid = segs.filter((s): s is Segment & { signature: 'valid' } => s.signature === 'valid');
-  const unverified = fc.record({
-    status: fc.constant('unverified' as const),
-    record,
-    segment: fc.option(seg),
-    problems: fc.tuple(problem(PROBLEM_KINDS), fc.array(problem(PROBLEM_KINDS), { maxLength: 3 })),
-  }).map(({ problems: [first, rest], ...r }): CheckedRecord => ({ ...r, problems: [first, ...rest] }));
+  const unverified = fc
+    .record({
+      status: fc.constant('unverified' as const),
+      record,
+      segment: fc.option(seg),
+      problems: fc.tuple(problem(PROBLEM_KINDS), fc.array(problem(PROBLEM_KINDS), { maxLength: 3 })),
+    })
+    .map(({ problems: [first, rest], ...r }): CheckedRecord => ({ ...r, problems: [first, ...rest] }));
   const malformed = fc.record({
     status: fc.constant('malformed' as const),
     record: fc.record({
@@ -106,33 +110,35 @@ function checkedRecords(segs: Segment[]): fc.Arbitrary<CheckedRecord> {
 }
 
 const optionalText = fc.oneof(text, fc.constant(null), fc.constant(undefined));
-const context: fc.Arbitrary<MapContext> = fc.record({
-  device: fc.record(
-    {
-      serial: fc.option(text),
-      hostname: optionalText,
-      product: optionalText,
-      name: optionalText,
-      tags: fc.array(text, { maxLength: 3 }),
-    },
-    { requiredKeys: ['serial'] },
-  ),
-  fileId: text,
-  header: fc.option(text),
-  namespace: text,
-  created: fc.date({ min: new Date(0), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }),
-  selfGenerated: fc.constantFrom('none', 'never', 'odd seq', 'always'),
-}).map(({ selfGenerated, ...ctx }): MapContext => {
-  if (selfGenerated === 'none') return ctx;
-  const isSelfGenerated = (r: ParsedRecord): boolean =>
-    selfGenerated === 'always' || (selfGenerated === 'odd seq' && r.seq % 2 === 1);
-  return { ...ctx, isSelfGenerated };
-});
+const context: fc.Arbitrary<MapContext> = fc
+  .record({
+    device: fc.record(
+      {
+        serial: fc.option(text),
+        hostname: optionalText,
+        product: optionalText,
+        name: optionalText,
+        tags: fc.array(text, { maxLength: 3 }),
+      },
+      { requiredKeys: ['serial'] },
+    ),
+    fileId: text,
+    header: fc.option(text),
+    namespace: text,
+    created: fc.date({ min: new Date(0), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }),
+    selfGenerated: fc.constantFrom('none', 'never', 'odd seq', 'always'),
+  })
+  .map(({ selfGenerated, ...ctx }): MapContext => {
+    if (selfGenerated === 'none') return ctx;
+    const isSelfGenerated = (r: ParsedRecord): boolean =>
+      selfGenerated === 'always' || (selfGenerated === 'odd seq' && r.seq % 2 === 1);
+    return { ...ctx, isSelfGenerated };
+  });
 
 /** A file's context and records, mapped in order by one builder so its per-file caches are exercised. */
-const file = fc.tuple(context, segments).chain(([ctx, segs]) =>
-  fc.tuple(fc.constant(ctx), fc.array(checkedRecords(segs), { minLength: 1, maxLength: 12 })),
-);
+const file = fc
+  .tuple(context, segments)
+  .chain(([ctx, segs]) => fc.tuple(fc.constant(ctx), fc.array(checkedRecords(segs), { minLength: 1, maxLength: 12 })));
 
 describe('audit JSON builder', () => {
   it('JSON.parse(fast) deep-equals the readable shape, byte for byte as JSON.stringify would write it', () => {

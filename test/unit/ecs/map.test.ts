@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { EcsVersion } from '@elastic/ecs';
 import { describe, expect, it } from 'vitest';
 import { EVENT_CODES, UNUSED_CODES, eventCode } from '../../../src/ecs/catalogue.js';
-import { ECS_VERSION, type IndexDocument, type MapContext, documentId, fileIdFromName, mapRecord } from '../../../src/ecs/map.js';
+import {
+  ECS_VERSION,
+  type IndexDocument,
+  type MapContext,
+  documentId,
+  fileIdFromName,
+  mapRecord,
+} from '../../../src/ecs/map.js';
 import { parseLogSync } from '../../../src/logfile/parse.js';
 import { verifyLines } from '../../../src/logfile/verify.js';
 import { LogWriter } from '../../../src/logfile/write.js';
@@ -35,7 +42,13 @@ function mapAll(signingKey = LOGGER_SECRET): IndexDocument[] {
   let text = LogWriter.header(CTX.header!, '\n') + w.keyInit(bytesFor('k'), 0x62310ba5);
   for (let code = 1; code <= 45; code++) {
     for (const result of [0, 1, 2] as ResultCode[]) {
-      text += w.append({ time: code === 2 ? 500 : 0x62310ba5 + code, event: code, result, subject: ['U', 'M', KID.toString('base64url'), ''][code % 4]!, data: dataFor(code) });
+      text += w.append({
+        time: code === 2 ? 500 : 0x62310ba5 + code,
+        event: code,
+        result,
+        subject: ['U', 'M', KID.toString('base64url'), ''][code % 4]!,
+        data: dataFor(code),
+      });
     }
   }
   text += 'this is not a record\n';
@@ -65,7 +78,11 @@ describe('event catalogue', () => {
   it('follows the outcome caveats of spec 1.4', () => {
     const docs = mapAll();
     const outcome = (code: number, result: number) => {
-      const d = docs.find((x) => (x._source.event as { code?: string }).code === String(code) && (x._source.encedo_hem as { result: { code: number } }).result?.code === result);
+      const d = docs.find(
+        (x) =>
+          (x._source.event as { code?: string }).code === String(code) &&
+          (x._source.encedo_hem as { result: { code: number } }).result?.code === result,
+      );
       return (d!._source.event as { outcome: string }).outcome;
     };
     expect(outcome(5, 0)).toBe('failure'); // TRNG failure recorded "OK" is still a failure
@@ -91,7 +108,9 @@ describe('ECS documents', () => {
   });
 
   it('the validator itself catches bad fields', () => {
-    expect(ecsViolations({ event: { kind: 'nonsense', category: ['host'], type: ['denied'], sequence: 'x' }, foo: 1 })).toEqual(
+    expect(
+      ecsViolations({ event: { kind: 'nonsense', category: ['host'], type: ['denied'], sequence: 'x' }, foo: 1 }),
+    ).toEqual(
       expect.arrayContaining([
         'event.kind: "nonsense" is not an allowed value',
         'event.sequence: "x" is not a valid long',
@@ -107,11 +126,32 @@ describe('ECS documents', () => {
     expect(keyImport._index).toBe('logs-encedo_hem.audit-default');
     expect(keyImport._source).toMatchObject({
       '@timestamp': new Date((0x62310ba5 + 22) * 1000).toISOString(),
-      event: { kind: 'event', action: 'key-import', category: ['configuration'], type: ['creation'], outcome: 'success', code: '22', created: '2026-01-02T03:04:05.000Z' },
+      event: {
+        kind: 'event',
+        action: 'key-import',
+        category: ['configuration'],
+        type: ['creation'],
+        outcome: 'success',
+        code: '22',
+        created: '2026-01-02T03:04:05.000Z',
+      },
       user: { id: KID.toString('hex'), roles: ['external_authenticator'] },
-      observer: { vendor: 'Encedo', product: 'HEM PPA', type: 'hsm', version: 'Encedo nGINE FW v1.2.2', serial_number: '2023b758c209269a', hostname: 'hem1.example' },
+      observer: {
+        vendor: 'Encedo',
+        product: 'HEM PPA',
+        type: 'hsm',
+        version: 'Encedo nGINE FW v1.2.2',
+        serial_number: '2023b758c209269a',
+        hostname: 'hem1.example',
+      },
       data_stream: { type: 'logs', dataset: 'encedo_hem.audit', namespace: 'default' },
-      encedo_hem: { event: { name: 'LOG_TYPE_KEY_IMPORT' }, result: { name: 'LOG_RESULT_OK' }, key: { id: KID.toString('hex') }, log: { file_id: '62310ba5' }, integrity: { status: 'verified', problems: [] } },
+      encedo_hem: {
+        event: { name: 'LOG_TYPE_KEY_IMPORT' },
+        result: { name: 'LOG_RESULT_OK' },
+        key: { id: KID.toString('hex') },
+        log: { file_id: '62310ba5' },
+        integrity: { status: 'verified', problems: [] },
+      },
     });
     const ev = keyImport._source.event as { original: string; hash: string };
     expect(ev.hash).toBe(createHash('sha256').update(ev.original).digest('hex'));
@@ -126,7 +166,11 @@ describe('ECS documents', () => {
 
   it('decodes scope, time and file id data, and keeps undecodable data raw', () => {
     const docs = mapAll();
-    const byCode = (c: number) => docs.find((d) => (d._source.event as { code: string }).code === String(c))!._source.encedo_hem as Record<string, unknown>;
+    const byCode = (c: number) =>
+      docs.find((d) => (d._source.event as { code: string }).code === String(c))!._source.encedo_hem as Record<
+        string,
+        unknown
+      >;
     expect(byCode(13).scope).toBe('logger:get');
     expect(byCode(19).data).toEqual({ raw: 'NQsxYg', time: '2022-03-15T21:55:01.000Z' });
     expect(byCode(11).data).toMatchObject({ log_file_id: '62310ba5' });
@@ -136,12 +180,18 @@ describe('ECS documents', () => {
 
   it('a malformed line becomes a pipeline_error document carrying the reason', () => {
     const bad = mapAll().at(-1)!;
-    expect(bad._source).toMatchObject({ event: { kind: 'pipeline_error', original: 'this is not a record' }, error: { message: expect.stringContaining('7') }, encedo_hem: { integrity: { status: 'malformed' } } });
+    expect(bad._source).toMatchObject({
+      event: { kind: 'pipeline_error', original: 'this is not a record' },
+      error: { message: expect.stringContaining('7') },
+      encedo_hem: { integrity: { status: 'malformed' } },
+    });
   });
 
   it('records of an untrusted segment are indexed and flagged', () => {
     const docs = mapAll(FOREIGN_SECRET);
-    const statuses = new Set(docs.map((d) => (d._source.encedo_hem as { integrity: { status: string } }).integrity.status));
+    const statuses = new Set(
+      docs.map((d) => (d._source.encedo_hem as { integrity: { status: string } }).integrity.status),
+    );
     expect(statuses).toEqual(new Set(['unverified', 'malformed']));
     expect(docs[1]!._source.message).toMatch(/NOT VERIFIED/);
   });
@@ -152,13 +202,15 @@ describe('document ids', () => {
     const base = { serial: 's', fileId: 'f', keyFingerprint: 'k', seq: 1 };
     const id = documentId(base);
     expect(documentId({ ...base })).toBe(id);
-    for (const change of [{ serial: 't' }, { fileId: 'g' }, { keyFingerprint: 'l' }, { seq: 2 }, { line: 9 }]) expect(documentId({ ...base, ...change })).not.toBe(id);
+    for (const change of [{ serial: 't' }, { fileId: 'g' }, { keyFingerprint: 'l' }, { seq: 2 }, { line: 9 }])
+      expect(documentId({ ...base, ...change })).not.toBe(id);
     expect(id).toMatch(/^[A-Za-z0-9_-]{27}$/);
   });
 
   it('the same file maps to the same ids, and every record gets its own', () => {
     const { text } = validFile({ segments: 3, perSegment: 10 });
-    const ids = () => verifyLines(parseLogSync(Buffer.from(text)), LOGGER_PUBLIC).records.map((r) => mapRecord(r, CTX)._id);
+    const ids = () =>
+      verifyLines(parseLogSync(Buffer.from(text)), LOGGER_PUBLIC).records.map((r) => mapRecord(r, CTX)._id);
     const first = ids();
     expect(ids()).toEqual(first);
     expect(new Set(first).size).toBe(30);

@@ -74,7 +74,9 @@ describe('line splitting', () => {
   });
 
   it('keeps the header text without the # for observer.version', () => {
-    expect(parse('# Encedo nGINE FW v1.2.2\r\n')).toEqual([{ kind: 'header', line: 1, text: 'Encedo nGINE FW v1.2.2' }]);
+    expect(parse('# Encedo nGINE FW v1.2.2\r\n')).toEqual([
+      { kind: 'header', line: 1, text: 'Encedo nGINE FW v1.2.2' },
+    ]);
   });
 
   it('streams from an async iterable of chunks', async () => {
@@ -91,14 +93,23 @@ describe('line splitting', () => {
 describe('records', () => {
   it('decodes the seven fields', () => {
     const [r] = parse('3|62310ba5|13|0||NQsxYg|bODm1bUzTiX6qS7LheDJFA');
-    expect(r).toMatchObject({ kind: 'record', line: 1, seq: 3, time: 0x62310ba5, event: 0x13, result: 0, subject: '', data: 'NQsxYg' });
+    expect(r).toMatchObject({
+      kind: 'record',
+      line: 1,
+      seq: 3,
+      time: 0x62310ba5,
+      event: 0x13,
+      result: 0,
+      subject: '',
+      data: 'NQsxYg',
+    });
     if (r?.kind !== 'record') throw new Error('not a record');
     expect(r.text.slice(0, r.macLength)).toBe('3|62310ba5|13|0||NQsxYg|');
     expect(r.tag).toHaveLength(16);
   });
 
   it.each([
-    ['too few fields', '1|62310ba5|1|0||rfB1gKL0hTi5tGh8PDerAA', 'expected 7 \'|\'-separated fields, found 6'],
+    ['too few fields', '1|62310ba5|1|0||rfB1gKL0hTi5tGh8PDerAA', "expected 7 '|'-separated fields, found 6"],
     ['too many fields', `${GOOD}|x`, 'found 8'],
     ['non-hex seq', 'g|62310ba5|1|0|||rfB1gKL0hTi5tGh8PDerAA', 'field 1 (seq) "g" is not lower-case hex'],
     ['empty timestamp', '1||1|0|||rfB1gKL0hTi5tGh8PDerAA', 'field 2 (timestamp) is empty'],
@@ -107,7 +118,11 @@ describe('records', () => {
     ['result out of range', '1|62310ba5|1|3|||rfB1gKL0hTi5tGh8PDerAA', 'field 4 (result) is "3", expected 0, 1 or 2'],
     ['bad subject', '1|62310ba5|1|0|X||rfB1gKL0hTi5tGh8PDerAA', 'field 5 (subject) "X" is neither U, M nor base64url'],
     ['bad data', '1|62310ba5|1|0||a+b/|rfB1gKL0hTi5tGh8PDerAA', 'field 6 (data) "a+b/" is not base64url'],
-    ['non-canonical tag', '1|62310ba5|1|0|||rfB1gKL0hTi5tGh8PDerAB', 'field 7 (tag) "rfB1gKL0hTi5tGh8PDerAB" is not base64url'],
+    [
+      'non-canonical tag',
+      '1|62310ba5|1|0|||rfB1gKL0hTi5tGh8PDerAB',
+      'field 7 (tag) "rfB1gKL0hTi5tGh8PDerAB" is not base64url',
+    ],
     ['short tag', '1|62310ba5|1|0|||rfB1gKL0hTi5tGh8PDer', 'field 7 (tag) decodes to 15 bytes, expected 16'],
     ['padded tag', '1|62310ba5|1|0|||rfB1gKL0hTi5tGh8PDerAA==', 'field 7 (tag)'],
   ])('reports %s as malformed with the reason', (_name, line, reason) => {
@@ -117,9 +132,17 @@ describe('records', () => {
   });
 
   it('reports bytes that are not ASCII with their column', () => {
-    const bytes = Buffer.concat([Buffer.from('1|62310ba5|1|0|'), Buffer.from([0xc3, 0xa9]), Buffer.from('||rfB1gKL0hTi5tGh8PDerAA\n' + GOOD)]);
+    const bytes = Buffer.concat([
+      Buffer.from('1|62310ba5|1|0|'),
+      Buffer.from([0xc3, 0xa9]),
+      Buffer.from('||rfB1gKL0hTi5tGh8PDerAA\n' + GOOD),
+    ]);
     const lines = parse(bytes);
-    expect(lines[0]).toMatchObject({ kind: 'malformed', line: 1, reason: 'byte 0xc3 at column 16 is not printable ASCII' });
+    expect(lines[0]).toMatchObject({
+      kind: 'malformed',
+      line: 1,
+      reason: 'byte 0xc3 at column 16 is not printable ASCII',
+    });
     expect(lines[1]).toMatchObject({ kind: 'record', line: 2 });
   });
 
@@ -133,10 +156,14 @@ describe('records', () => {
 
   it('never throws on random bytes, and line numbers only grow', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.integer({ min: 1, max: 300 }), { maxLength: 10 }), (bytes, sizes) => {
-        const lines = parseInChunks(Buffer.from(bytes), sizes);
-        for (let i = 1; i < lines.length; i++) expect(lines[i]!.line).toBeGreaterThan(lines[i - 1]!.line);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.array(fc.integer({ min: 1, max: 300 }), { maxLength: 10 }),
+        (bytes, sizes) => {
+          const lines = parseInChunks(Buffer.from(bytes), sizes);
+          for (let i = 1; i < lines.length; i++) expect(lines[i]!.line).toBeGreaterThan(lines[i - 1]!.line);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -7,7 +7,11 @@ import { ed25519Verify } from '../../../src/shared/ed25519.js';
 
 const vectors = new URL('../../vectors/', import.meta.url);
 const sharedVectors = new URL('../../../../shared/vectors/', import.meta.url);
-const loggerKey = JSON.parse(readFileSync(new URL('docs-logger-key.json', vectors), 'utf8')) as { key: string; nonce: string; nonce_signed: string };
+const loggerKey = JSON.parse(readFileSync(new URL('docs-logger-key.json', vectors), 'utf8')) as {
+  key: string;
+  nonce: string;
+  nonce_signed: string;
+};
 
 describe('vendor vectors', () => {
   it('the bundled copies equal ../shared/vectors when that folder is present', () => {
@@ -30,7 +34,11 @@ describe('vendor vectors', () => {
   });
 
   it('the docs logger key signed its nonce', () => {
-    const ok = ed25519Verify(decodeBase64(loggerKey.nonce_signed)!, decodeBase64(loggerKey.nonce)!, decodeBase64(loggerKey.key)!);
+    const ok = ed25519Verify(
+      decodeBase64(loggerKey.nonce_signed)!,
+      decodeBase64(loggerKey.nonce)!,
+      decodeBase64(loggerKey.key)!,
+    );
     expect(ok).toBe(true);
   });
 

@@ -95,7 +95,9 @@ describe('problem kinds', () => {
       ['signature_invalid', 6],
     ]);
     expect(verdict.lines.verified).toBe(0);
-    expect(checked.every((r) => r.status === 'unverified' && r.problems.some((p) => p.kind === 'signature_invalid'))).toBe(true);
+    expect(
+      checked.every((r) => r.status === 'unverified' && r.problems.some((p) => p.kind === 'signature_invalid')),
+    ).toBe(true);
   });
 
   it('a transplanted foreign segment inside a good file is caught on its own lines only', () => {
@@ -103,7 +105,10 @@ describe('problem kinds', () => {
     const writer = new LogWriter({ signingKey: FOREIGN_SECRET, lineEnding: '\n' });
     const bad: string[] = [];
     for (let i = 0; i < 6; i++) writer.keyInit(bytesFor('skip'), 1); // advance seq to 6
-    bad.push(writer.keyInit(bytesFor('foreign'), 0x62310c00).trimEnd(), writer.append({ time: 0x62310c01, event: 2, result: 0 }).trimEnd());
+    bad.push(
+      writer.keyInit(bytesFor('foreign'), 0x62310c00).trimEnd(),
+      writer.append({ time: 0x62310c01, event: 2, result: 0 }).trimEnd(),
+    );
     const { verdict } = verify(joinFile([...good, ...bad]));
     expect(verdict.problems.map((p) => [p.kind, p.line])).toEqual([['signature_invalid', 8]]);
     expect(verdict.lines).toEqual({ total: 8, verified: 6 });
@@ -165,11 +170,17 @@ describe('properties', () => {
 
   it('a generated valid file of any shape verifies', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 12 }), fc.constantFrom('\r\n', '\n', '\r' as const), fc.boolean(), (segments, perSegment, eol, restartSeq) => {
-        const { verdict } = verify(validFile({ segments, perSegment, eol, restartSeq }).text);
-        expect(verdict.valid).toBe(true);
-        expect(verdict.lines.verified).toBe(segments * perSegment);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.constantFrom('\r\n', '\n', '\r' as const),
+        fc.boolean(),
+        (segments, perSegment, eol, restartSeq) => {
+          const { verdict } = verify(validFile({ segments, perSegment, eol, restartSeq }).text);
+          expect(verdict.valid).toBe(true);
+          expect(verdict.lines.verified).toBe(segments * perSegment);
+        },
+      ),
       { numRuns: 100 },
     );
   });

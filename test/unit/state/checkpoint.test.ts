@@ -5,7 +5,21 @@ import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../../src/state/checkpoint.js';
 import { type FileRecord, FileStateStore, StateConflictError } from '../../../src/state/store.js';
 
-const record = (id: string): FileRecord => ({ id, size: 1, sha256: 's', records: 1, verified: 1, lastSeq: 0, segments: [], valid: true, problems: {}, status: 'ingested', ingestedAt: 'x', checkedAt: 'x', outputs: ['stdout'] });
+const record = (id: string): FileRecord => ({
+  id,
+  size: 1,
+  sha256: 's',
+  records: 1,
+  verified: 1,
+  lastSeq: 0,
+  segments: [],
+  valid: true,
+  problems: {},
+  status: 'ingested',
+  ingestedAt: 'x',
+  checkedAt: 'x',
+  outputs: ['stdout'],
+});
 
 describe('the checkpoint', () => {
   it('commit writes at once; staged changes wait for the next commit or flush', async () => {
@@ -20,7 +34,11 @@ describe('the checkpoint', () => {
     expect(state.serial).toBe('2023b758c209269a');
     expect(state.revision).toBe(2);
     await checkpoint.commit({ kind: 'file_checked', id: 'a', at: 'later', changedSha256: 't' });
-    expect((await store.load('hem1')).state.files.get('a')).toMatchObject({ status: 'changed', changedSha256: 't', checkedAt: 'later' });
+    expect((await store.load('hem1')).state.files.get('a')).toMatchObject({
+      status: 'changed',
+      changedSha256: 't',
+      checkedAt: 'later',
+    });
   });
 
   it('refuses to overwrite a state another writer saved in between', async () => {

@@ -6,7 +6,21 @@ import { describe, expect, it } from 'vitest';
 import { StateLockError, lockStateDir } from '../../../src/state/lock.js';
 import { type FileRecord, FileStateStore, emptyState } from '../../../src/state/store.js';
 
-const record = (id: string): FileRecord => ({ id, size: 1, sha256: 'a'.repeat(64), records: 1, verified: 1, lastSeq: 0, segments: [], valid: true, problems: {}, status: 'ingested', ingestedAt: 'x', checkedAt: 'x', outputs: ['stdout'] });
+const record = (id: string): FileRecord => ({
+  id,
+  size: 1,
+  sha256: 'a'.repeat(64),
+  records: 1,
+  verified: 1,
+  lastSeq: 0,
+  segments: [],
+  valid: true,
+  problems: {},
+  status: 'ingested',
+  ingestedAt: 'x',
+  checkedAt: 'x',
+  outputs: ['stdout'],
+});
 
 describe('the file state store', () => {
   it('keeps file ids that name Object.prototype members as ordinary files', async () => {
