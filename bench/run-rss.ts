@@ -97,7 +97,12 @@ async function runOnce(
     env: { ...process.env, BENCH_PW: PASSPHRASE },
   });
   let done = false;
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => ((done = true), resolve(code))));
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      done = true;
+      resolve(code);
+    }),
+  );
   const peak = await peakRss(child.pid!, () => done);
   const code = await exit;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

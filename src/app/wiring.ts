@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { type Config, type DeviceConfig, type ElasticsearchConfig, effectiveOutput } from '../config/schema.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { DeviceClient } from '../device/client.js';
-import { type Metrics } from '../observability/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import { redactUrl } from '../shared/redact.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
 import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';

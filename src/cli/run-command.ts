@@ -4,7 +4,7 @@ import { type CycleResult, emptyCycleResult } from '../collector/device-collecto
 import { type DeviceHandle, createDevices, createOutput, createStore } from '../app/wiring.js';
 import { pollDevice } from '../collector/poll.js';
 import type { Config } from '../config/schema.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics, serveMetrics } from '../observability/metrics.js';
 import { Progress } from '../observability/progress.js';
@@ -39,7 +39,7 @@ async function run(argv: string[], out: Output): Promise<number> {
     options: { config: { type: 'string' }, once: { type: 'boolean', default: false } },
   });
   if (!values.config) throw new UsageError(`--config FILE is required; usage: ${RUN_USAGE}`);
-  let loaded;
+  let loaded: LoadedConfig;
   try {
     loaded = loadConfig(values.config);
   } catch (err) {
@@ -63,7 +63,7 @@ async function run(argv: string[], out: Output): Promise<number> {
 }
 
 async function collect(config: Config, once: boolean, log: Logger, out: Output): Promise<number> {
-  let output;
+  let output: Awaited<ReturnType<typeof createOutput>>;
   try {
     output = await createOutput(config, log);
   } catch (err) {

@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type Client, errors } from '@elastic/elasticsearch';
 import type { Config } from '../config/schema.js';
-import { ingestFile } from '../collector/ingest-file.js';
+import { type IngestedFile, ingestFile } from '../collector/ingest-file.js';
 import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
@@ -203,7 +203,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
         },
       });
       const fileId = fileIdFromName(file);
-      let ingested;
+      let ingested: IngestedFile;
       try {
         ingested = await ingestFile(sink, {
           unitId: file,

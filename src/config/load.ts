@@ -111,7 +111,7 @@ function resolveReferences(
   const key = String(path.findLast((p) => typeof p === 'string'));
   const where = formatPath(path);
   if (SECRET_KEYS.includes(key) && !value.includes('${')) {
-    const prefer = 'prefer \${env:NAME} or \${file:PATH} so the secret stays out of the file';
+    const prefer = 'prefer ${env:NAME} or ${file:PATH} so the secret stays out of the file';
     warnings.push(`${where} is written in the config file; ${prefer}`);
   }
   if (!REFERENCE_KEYS.includes(key)) {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { decodeBase64 } from '../shared/base64.js';
@@ -477,7 +478,7 @@ export class DeviceClient {
         `${this.name}: ${path} did not complete within ${this.#o.requestDeadlineMs} ms (request_deadline)`,
       );
     try {
-      let res;
+      let res: IncomingMessage;
       try {
         res = await this.#http.request({ method, path, headers, ...(body ? { body } : {}), signal: deadline.signal });
       } catch (err) {

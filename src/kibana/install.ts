@@ -84,7 +84,7 @@ export async function installKibanaAssets(
         new Blob([readFileSync(asset.file)], { type: 'application/ndjson' }),
         asset.file.slice(asset.file.lastIndexOf('/') + 1),
       );
-      let res;
+      let res: Awaited<ReturnType<typeof fetch>>;
       try {
         res = await fetch(`${conn.url.replace(/\/+$/, '')}${ENDPOINT[asset.api]}`, {
           method: 'POST',

@@ -256,7 +256,7 @@ export class SimulatedDevice {
     }
     if (typeof auth !== 'string') return { status: 400 };
     const jws = decodeJwt(auth);
-    if (!jws || jws.header.ecdh !== 'x25519') return { status: 400 };
+    if (jws?.header.ecdh !== 'x25519') return { status: 400 };
     const { jti, iss, exp, scope } = jws.claims;
     if (
       typeof iss !== 'string' ||

@@ -196,7 +196,7 @@ export function ensureBuilt({ log = (m) => process.stderr.write(`${m}\n`) } = {}
   const hash = sourceHash();
   let deps = readClasspath();
   const stampOk = existsSync(STAMP_FILE) && readFileSync(STAMP_FILE, 'utf8').trim() === hash;
-  if (!(stampOk && existsSync(JAR) && deps && deps.every((p) => existsSync(p)))) {
+  if (!(stampOk && existsSync(JAR) && deps?.every((p) => existsSync(p)))) {
     mkdirSync(TARGET_DIR, { recursive: true });
     log('engine: building launcher and resolving its classpath with Maven (first run downloads ~90 MB) ...');
     const mvn = process.env.ENGINE_MVN || 'mvn';

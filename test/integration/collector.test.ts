@@ -164,7 +164,10 @@ describe('the engine is unavailable for a while', () => {
           const upstream = connect(Number(target.port), target.hostname);
           sockets.add(client).add(upstream);
           client.pipe(upstream).pipe(client);
-          const close = () => (client.destroy(), upstream.destroy());
+          const close = () => {
+            client.destroy();
+            upstream.destroy();
+          };
           client.on('error', close).on('close', close);
           upstream.on('error', close).on('close', close);
         }).listen(port, '127.0.0.1', () => resolve((relay!.address() as { port: number }).port));

@@ -8,7 +8,9 @@ import { CLI, runCli } from '../helpers/cli.js';
 import { VendorStyleClient } from '../helpers/vendor-client.js';
 
 const children: ChildProcess[] = [];
-afterAll(() => children.forEach((c) => c.kill('SIGTERM')));
+afterAll(() => {
+  for (const c of children) c.kill('SIGTERM');
+});
 
 /** Starts `hem-forwarder simulate` and resolves with its first stdout line. */
 function startSimulator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ line: string; child: ChildProcess }> {

@@ -13,7 +13,9 @@ import { clusterUrl } from '../helpers/cluster.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hemfwd-state-cli-'));
 const after: (() => void)[] = [];
-afterAll(() => after.forEach((f) => f()));
+afterAll(() => {
+  for (const f of after) f();
+});
 let n = 0;
 
 /** A config with simulator devices `a` and `b`, and its own state_dir (inside a nested dir, to catch `../`). */
