@@ -92,17 +92,24 @@ const full = await timed(pipeline);
 const rate = (r: { n: number; seconds: number }) => Math.round(r.n / r.seconds);
 const rssMb = process.resourceUsage().maxRSS / 1024;
 console.log(
-  `bench:core  ${RECORDS.toLocaleString('en-US')} records, ${(size / 1e6).toFixed(1)} MB, ${RECORDS / PER_SEGMENT} key segments`,
+  `bench:core  ${RECORDS.toLocaleString('en-US')} records, ${(size / 1e6).toFixed(1)} ` +
+    `MB, ${RECORDS / PER_SEGMENT} key segments`,
 );
 console.log(
-  `baseline (split lines only):           ${rate(base).toLocaleString('en-US').padStart(12)} records/s  (${base.seconds.toFixed(2)} s)`,
+  `baseline (split lines only):           ` +
+    `${rate(base).toLocaleString('en-US').padStart(12)} records/s  ` +
+    `(${base.seconds.toFixed(2)} s)`,
 );
 console.log(
-  `parse+verify+map+serialize:            ${rate(full).toLocaleString('en-US').padStart(12)} records/s  (${full.seconds.toFixed(2)} s)`,
+  `parse+verify+map+serialize:            ` +
+    `${rate(full).toLocaleString('en-US').padStart(12)} records/s  ` +
+    `(${full.seconds.toFixed(2)} s)`,
 );
 console.log(`ratio pipeline/baseline:               ${(rate(full) / rate(base)).toFixed(3)}`);
 console.log(`peak RSS:                              ${rssMb.toFixed(0)} MB`);
 console.log(
-  `targets: >= 100,000 records/s end to end: ${rate(full) >= 100_000 ? 'met' : 'NOT met'}; peak RSS < 200 MB: ${rssMb < 200 ? 'met' : 'NOT met'}`,
+  `targets: >= 100,000 records/s end to end: ` +
+    `${rate(full) >= 100_000 ? 'met' : 'NOT met'}; peak RSS < 200 MB: ` +
+    `${rssMb < 200 ? 'met' : 'NOT met'}`,
 );
 rmSync(dir, { recursive: true, force: true });

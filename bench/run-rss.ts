@@ -141,10 +141,14 @@ try {
   const where = values.elasticsearch ? `into ${values.elasticsearch}` : 'to stdout (discarded)';
   console.log(`run --once ${where}, one file per device, simulator in its own process, node ${nodeFlags.join(' ')}:`);
   console.log(
-    `  baseline ${base.records.toLocaleString('en-US')} records: ${base.seconds.toFixed(1)} s, peak RSS ${mb(base.peak)}`,
+    `  baseline ${base.records.toLocaleString('en-US')} records: ` +
+      `${base.seconds.toFixed(1)} s, peak RSS ${mb(base.peak)}`,
   );
   console.log(
-    `  large    ${run.records.toLocaleString('en-US')} records: ${run.seconds.toFixed(1)} s, ${Math.round(run.records / run.seconds).toLocaleString('en-US')} records/s, peak RSS ${mb(run.peak)}`,
+    `  large    ${run.records.toLocaleString('en-US')} records: ` +
+      `${run.seconds.toFixed(1)} s, ` +
+      `${Math.round(run.records / run.seconds).toLocaleString('en-US')} records/s, peak ` +
+      `RSS ${mb(run.peak)}`,
   );
   console.log(
     `  peak RSS ratio large/baseline: ${(run.peak / base.peak).toFixed(2)} (target: under 250 MB for 1M records)`,

@@ -107,10 +107,12 @@ console.log(
   `bench:sink  ${N.toLocaleString('en-US')} documents, batches of ${BATCH}, ${CONCURRENCY} requests in flight, ${url}`,
 );
 console.log(
-  `baseline (plain client, pre-serialized): ${rate(base).toLocaleString('en-US').padStart(10)} docs/s  (${base.toFixed(2)} s)`,
+  `baseline (plain client, pre-serialized): ` +
+    `${rate(base).toLocaleString('en-US').padStart(10)} docs/s  (${base.toFixed(2)} s)`,
 );
 console.log(
-  `ElasticsearchBulkSink:                   ${rate(sink).toLocaleString('en-US').padStart(10)} docs/s  (${sink.toFixed(2)} s)`,
+  `ElasticsearchBulkSink:                   ` +
+    `${rate(sink).toLocaleString('en-US').padStart(10)} docs/s  (${sink.toFixed(2)} s)`,
 );
 console.log(`ratio sink/baseline:                     ${(rate(sink) / rate(base)).toFixed(3)}  (target >= 0.9)`);
 for (const ns of namespaces) await client.indices.deleteDataStream({ name: `logs-encedo_hem.audit-${ns}` });

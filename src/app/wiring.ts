@@ -76,7 +76,10 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
   return {
     sink,
     id: `elasticsearch:${engine.clusterUuid}`,
-    description: `Elasticsearch ${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')} (data streams logs-encedo_hem.*)`,
+    description:
+      `Elasticsearch ` +
+      `${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')}` +
+      ` (data streams logs-encedo_hem.*)`,
     client,
   };
 }

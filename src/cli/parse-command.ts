@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { DEFAULTS as D } from '../config/defaults.js';
 import { parseArgs } from 'node:util';
 import { mapLogFile } from '../ecs/map-file.js';
 import { documentLine, fileIdFromName, namespaceError } from '../ecs/map.js';
@@ -19,7 +20,7 @@ export async function parseCommand(argv: string[], out: Output): Promise<number>
       key: { type: 'string' },
       'key-file': { type: 'string' },
       serial: { type: 'string' },
-      namespace: { type: 'string', default: 'default' },
+      namespace: { type: 'string', default: D.device.namespace },
       'file-id': { type: 'string' },
     },
   });

@@ -197,7 +197,12 @@ export function summarize(
         : '';
     const skipped = r.filesSkipped > 0 ? `, ${n(r.filesSkipped)} SKIPPED (see alerts)` : '';
     const dead = r.deadLettered > 0 ? `, ${n(r.deadLettered)} documents DEAD-LETTERED` : '';
-    return `  ${r.device}: ${state}; ${n(r.filesIngested)} files (${n(r.filesInvalid)} invalid${skipped}), ${n(r.records)} records, ${n(r.verified)} verified, ${n(r.alerts)} alerts${dead}; ${n(r.earlier)} files ingested by earlier runs${detail}`;
+    return (
+      `  ${r.device}: ${state}; ${n(r.filesIngested)} files (${n(r.filesInvalid)} ` +
+      `invalid${skipped}), ${n(r.records)} records, ${n(r.verified)} verified, ` +
+      `${n(r.alerts)} alerts${dead}; ${n(r.earlier)} files ingested by earlier ` +
+      `runs${detail}`
+    );
   });
   const problemText =
     Object.keys(problems).length > 0
@@ -206,9 +211,12 @@ export function summarize(
           .join(', ')
       : 'none';
   const text = [
-    `Summary: ${n(results.length)} device(s); ${n(sum((r) => r.filesIngested))} files ingested (${n(sum((r) => r.filesInvalid))} INVALID); ${n(sum((r) => r.records))} records, ${n(sum((r) => r.verified))} verified`,
+    `Summary: ${n(results.length)} device(s); ${n(sum((r) => r.filesIngested))} files ` +
+      `ingested (${n(sum((r) => r.filesInvalid))} INVALID); ${n(sum((r) => r.records))} ` +
+      `records, ${n(sum((r) => r.verified))} verified`,
     `  problems found: ${problemText}; integrity alerts: ${n(sum((r) => r.alerts))}`,
-    `  documents: ${n(sum((r) => r.written))} written, ${n(sum((r) => r.duplicates))} already there, ${n(sum((r) => r.deadLettered))} dead-lettered; output: ${where}`,
+    `  documents: ${n(sum((r) => r.written))} written, ${n(sum((r) => r.duplicates))} ` +
+      `already there, ${n(sum((r) => r.deadLettered))} dead-lettered; output: ${where}`,
     ...lines,
     ...(stoppedBy !== null
       ? [`  INTERRUPTED by ${stoppedBy}: unfinished files were not checkpointed and are collected next run`]

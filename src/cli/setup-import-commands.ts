@@ -25,9 +25,12 @@ import { redactUrl, redactUrls } from '../shared/redact.js';
 export const SETUP_USAGE =
   'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';
 export const IMPORT_USAGE =
-  'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
+  'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | ' +
+  '--key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
 const ENV_NOTE =
-  'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS';
+  'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ' +
+  'ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ' +
+  'ELASTICSEARCH_CA_FINGERPRINT for TLS';
 
 /** The cluster from `--config` (its output.elasticsearch section) or from `--elasticsearch URL`. */
 function clusterFrom(
@@ -118,7 +121,9 @@ async function setupElasticsearch(
   const [created, updated] = dryRun ? ['to create', 'to update'] : ['created', 'updated'];
   const kept = actions.length - count('create') - count('update');
   await out.line(
-    `${engine.kind} ${engine.version}: ${dryRun ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ${count('update')} ${updated}, ${kept} unchanged`,
+    `${engine.kind} ${engine.version}: ` +
+      `${dryRun ? 'dry run, nothing changed; ' : ''}${count('create')} ${created}, ` +
+      `${count('update')} ${updated}, ${kept} unchanged`,
   );
 }
 
@@ -170,7 +175,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       key: { type: 'string' },
       'key-file': { type: 'string' },
       serial: { type: 'string' },
-      namespace: { type: 'string', default: 'default' },
+      namespace: { type: 'string', default: D.device.namespace },
       'dead-letter-file': { type: 'string', default: join(D.stateDir, D.elasticsearch.deadLetterFileName) },
     },
   });
@@ -225,7 +230,10 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       const { verdict, summary: result } = ingested;
       if (!verdict.valid && exit === EXIT_OK) exit = EXIT_INVALID;
       await out.line(
-        `${file}: ${verdict.valid ? 'valid' : 'INVALID'}; ${verdict.lines.verified}/${verdict.lines.total} records verified; ${result.written} written, ${result.duplicates} already indexed, ${result.deadLettered} dead-lettered`,
+        `${file}: ${verdict.valid ? 'valid' : 'INVALID'}; ` +
+          `${verdict.lines.verified}/${verdict.lines.total} records verified; ` +
+          `${result.written} written, ${result.duplicates} already indexed, ` +
+          `${result.deadLettered} dead-lettered`,
       );
     }
     await sink.close();

@@ -5,7 +5,9 @@ import { UsageError } from './errors.js';
 import type { Output } from './output.js';
 
 export const SIMULATE_USAGE =
-  'hem-forwarder simulate [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] [--master-passphrase PW] [--seed N] [--boots N] [--events-per-boot N] [--auth-delay-ms MS] [--epa] [--control] [--json]';
+  'hem-forwarder simulate [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] ' +
+  '[--master-passphrase PW] [--seed N] [--boots N] [--events-per-boot N] ' +
+  '[--auth-delay-ms MS] [--epa] [--control] [--json]';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -76,7 +78,10 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
   await out.line(
     values.json
       ? JSON.stringify(info)
-      : `HEM simulator at ${info.url} (serial ${info.serial}, logger key ${info.loggerKey}${info.certSha256 ? `, certificate sha256 ${info.certSha256}` : ''}${given === undefined ? `, generated passphrase ${passphrase}` : ''}${values.control ? ', /sim/* control on' : ''})`,
+      : `HEM simulator at ${info.url} (serial ${info.serial}, logger key ${info.loggerKey}` +
+          `${info.certSha256 ? `, certificate sha256 ${info.certSha256}` : ''}` +
+          `${given === undefined ? `, generated passphrase ${passphrase}` : ''}` +
+          `${values.control ? ', /sim/* control on' : ''})`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -46,7 +46,8 @@ export async function verifyCommand(argv: string[], out: Output): Promise<number
       unreadable > 0 ? `, ${n(unreadable)} unreadable` : '',
     ].join('');
     await out.line(
-      `Results: ${n(validFiles)}/${n(positionals.length)} files valid${notes}; ${n(verified)}/${n(total)} records verified`,
+      `Results: ${n(validFiles)}/${n(positionals.length)} files valid${notes}; ` +
+        `${n(verified)}/${n(total)} records verified`,
     );
   }
   return exit;
@@ -78,14 +79,17 @@ export function verdictJson(file: string, v: FileVerdict): Record<string, unknow
 
 function humanVerdict(file: string, v: FileVerdict): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const records = `${n(v.lines.verified)}/${n(v.lines.total)} records verified, ${n(v.segmentCount)} key segment${v.segmentCount === 1 ? '' : 's'}`;
+  const records =
+    `${n(v.lines.verified)}/${n(v.lines.total)} records verified, ${n(v.segmentCount)} ` +
+    `key segment${v.segmentCount === 1 ? '' : 's'}`;
   if (v.valid) return `${file}: valid (${records})`;
   const counts = Object.entries(v.problemCounts).filter(([, c]) => c > 0);
   const totalProblems = counts.reduce((a, [, c]) => a + c, 0);
   const reason =
     v.lines.total === 0
       ? 'no records'
-      : `${n(totalProblems)} problem${totalProblems === 1 ? '' : 's'} (${counts.map(([k, c]) => `${k} ${n(c)}`).join(', ')})`;
+      : `${n(totalProblems)} problem${totalProblems === 1 ? '' : 's'} ` +
+        `(${counts.map(([k, c]) => `${k} ${n(c)}`).join(', ')})`;
   const lines = [`${file}: INVALID: ${reason}; ${records}`];
   for (const p of v.problems.slice(0, SHOWN_PROBLEMS))
     lines.push(`  line ${p.line}${p.seq === null ? '' : ` (seq ${p.seq.toString(16)})`}: ${p.kind}: ${p.message}`);

@@ -201,7 +201,9 @@ export class DeviceCollector {
   #halted(result: CycleResult, state: Readonly<DeviceState>): CycleResult {
     this.#o.metrics.halted.set({ device: this.name }, 1);
     const since = state.halted?.since ?? '?';
-    const why = `halted since ${since}: ${state.halted?.reason ?? ''}; run hem-forwarder state accept-key ${this.name} after checking the device`;
+    const why =
+      `halted since ${since}: ${state.halted?.reason ?? ''}; run hem-forwarder state ` +
+      `accept-key ${this.name} after checking the device`;
     return { ...result, halted: true, error: new HaltedError(this.name, why) };
   }
 
@@ -258,7 +260,9 @@ export class DeviceCollector {
         'trusting the device logger key on first use; pin it with logger_key to be sure',
       );
     if (decision.unpinned) {
-      const message = `${this.name}: the logger key ${decision.unpinned} trusted on first use is replaced by the pinned logger_key ${config.logger_key}; files signed by it no longer verify`;
+      const message =
+        `${this.name}: the logger key ${decision.unpinned} trusted on first use is replaced ` +
+        `by the pinned logger_key ${config.logger_key}; files signed by it no longer verify`;
       alerts.push({
         kind: 'logger_key_unpinned',
         message,
@@ -271,7 +275,8 @@ export class DeviceCollector {
     if (change) {
       const message = change.halted
         ? decision.next.halted!.reason
-        : `${this.name}: the logger key changed from ${change.previous} to ${change.current} (a wipe or re-initialisation, or a different device)`;
+        : `${this.name}: the logger key changed from ${change.previous} to ${change.current} ` +
+          `(a wipe or re-initialisation, or a different device)`;
       alerts.push({
         kind: 'logger_key_changed',
         message,
@@ -292,14 +297,18 @@ export class DeviceCollector {
     const alerts: Alert[] = listing.rejected.map((id) => ({
       kind: 'file_id_invalid',
       discriminator: id,
-      message: `${this.name}: the device listed a log file id with characters no log file has: ${JSON.stringify(id)}; it is never requested`,
+      message:
+        `${this.name}: the device listed a log file id with characters no log file has: ` +
+        `${JSON.stringify(id)}; it is never requested`,
     }));
     if (listing.truncated) {
       const max = this.#o.config.max_files;
       alerts.push({
         kind: 'listing_truncated',
         discriminator: String(max),
-        message: `${this.name}: the device lists more than ${max} log files (max_files); only the first ${max} are collected`,
+        message:
+          `${this.name}: the device lists more than ${max} log files (max_files); only the ` +
+          `first ${max} are collected`,
       });
     }
     return alerts.length > 0 ? this.#emitAlerts(alerts, device) : 0;
@@ -312,7 +321,9 @@ export class DeviceCollector {
         fileId: f.id,
         file: { id: f.id, sha256: f.sha256, size: f.size },
         discriminator: f.sha256,
-        message: `${this.name}: audit log file ${f.id} (${f.records} records, ingested ${f.ingestedAt}) is no longer listed by the device`,
+        message:
+          `${this.name}: audit log file ${f.id} (${f.records} records, ingested ` +
+          `${f.ingestedAt}) is no longer listed by the device`,
       })),
       device,
     );
@@ -326,7 +337,8 @@ export class DeviceCollector {
     const where = before.length > 0 ? `into ${before.join(', ')}` : 'by a version that did not record its output';
     this.#o.log.info(
       { files: elsewhere.length, previous_outputs: before, output: this.#o.outputId },
-      `${elsewhere.length} file(s) were ingested ${where}, not into this output; collecting them again for ${this.#o.outputId} (document ids absorb duplicates)`,
+      `${elsewhere.length} file(s) were ingested ${where}, not into this output; ` +
+        `collecting them again for ${this.#o.outputId} (document ids absorb duplicates)`,
     );
   }
 
@@ -363,7 +375,9 @@ export class DeviceCollector {
     const { verdict, file } = fetched;
     if (verdict.lines.total === 0) {
       void unit.end().catch(() => undefined);
-      const message = `${this.name}: audit log file ${id} answered with no records (${file.size} bytes); not checkpointed, fetched again next cycle`;
+      const message =
+        `${this.name}: audit log file ${id} answered with no records (${file.size} bytes); ` +
+        `not checkpointed, fetched again next cycle`;
       return {
         kind: 'skipped',
         alerts: await this.#emitAlerts(
@@ -473,7 +487,10 @@ export class DeviceCollector {
           previousSha256: record.sha256,
           currentSha256: file.sha256,
           discriminator: file.sha256,
-          message: `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ${record.records}); it is not ingested again`,
+          message:
+            `${this.name}: audit log file ${record.id} changed after it was ingested (${how}; ` +
+            `now ${verdict.lines.total} records, ${verdict.lines.verified} verified, was ` +
+            `${record.records}); it is not ingested again`,
         },
       ],
       device,

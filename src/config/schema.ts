@@ -102,7 +102,8 @@ const device = z
         code: 'custom',
         path: ['url'],
         message:
-          'plain http:// sends the token and the log in the clear; use https://, or set tls.insecure: true to accept it',
+          'plain http:// sends the token and the log in the clear; use https://, or set ' +
+          'tls.insecure: true to accept it',
       });
   });
 

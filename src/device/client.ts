@@ -272,7 +272,10 @@ export class DeviceClient {
     return { ids: [...ids].sort(), rejected: [...rejected], truncated };
   }
 
-  /** The raw bytes of one log file, at most `maxFileBytes`. 406 (locked: the current boot) and 404 throw typed errors. */
+  /**
+   * The raw bytes of one log file, at most `maxFileBytes`. 406 (locked: the current boot) and 404 throw typed
+   * errors.
+   */
   async fetchLogFile(id: string): Promise<Buffer> {
     return this.#readLogFile(id, collect, false); // nothing consumed yet on a failure: safe to retry
   }
@@ -291,7 +294,8 @@ export class DeviceClient {
     if (!LOG_FILE_ID.test(id)) {
       throw new DeviceError(
         'protocol',
-        `${this.name}: refusing to request a log file id with unexpected characters: ${JSON.stringify(id.slice(0, 80))}`,
+        `${this.name}: refusing to request a log file id with unexpected characters: ` +
+          `${JSON.stringify(id.slice(0, 80))}`,
       );
     }
     return this.#authed(`/api/logger/${id}`, `log file ${id}`, this.#o.maxFileBytes, read, stream);
@@ -326,7 +330,8 @@ export class DeviceClient {
     if (challengeReply.status === 403) {
       throw new DeviceError(
         'clock_not_set',
-        `${this.name}: login refused (403): the device clock is not set; run a check-in (or power-cycle with network) so the RTC is set, then try again`,
+        `${this.name}: login refused (403): the device clock is not set; run a check-in (or ` +
+          `power-cycle with network) so the RTC is set, then try again`,
         { status: 403 },
       );
     }
@@ -360,7 +365,8 @@ export class DeviceClient {
     if (reply.status === 401)
       throw new DeviceError(
         'unauthorized',
-        `${this.name}: login refused (401): wrong passphrase, or the device is not initialised with it (the forwarder logs in as the User)`,
+        `${this.name}: login refused (401): wrong passphrase, or the device is not ` +
+          `initialised with it (the forwarder logs in as the User)`,
         { status: 401 },
       );
     if (reply.status === 403)
@@ -553,7 +559,8 @@ async function* boundedBody(
   if (o.declared !== null && o.declared !== received) {
     throw new DeviceError(
       'connection',
-      `${o.device}: ${o.path} body ended after ${received} of ${o.declared} bytes (device I/O error or dropped connection)`,
+      `${o.device}: ${o.path} body ended after ${received} of ${o.declared} bytes (device ` +
+        `I/O error or dropped connection)`,
     );
   }
 }

@@ -43,7 +43,8 @@ export function statusError(status: number, what: string, device: string): Devic
     case 403:
       return new DeviceError(
         'forbidden',
-        `${device}: ${what} denied (403): the token's scope or role does not allow it; the forwarder needs a User login with scope logger:get`,
+        `${device}: ${what} denied (403): the token's scope or role does not allow it; the ` +
+          `forwarder needs a User login with scope logger:get`,
         { status },
       );
     case 404:
@@ -55,13 +56,15 @@ export function statusError(status: number, what: string, device: string): Devic
     case 406:
       return new DeviceError(
         'locked',
-        `${device}: ${what} not available (406): the file is locked by the logger (the current boot's file) or the offset is invalid`,
+        `${device}: ${what} not available (406): the file is locked by the logger (the ` +
+          `current boot's file) or the offset is invalid`,
         { status },
       );
     case 409:
       return new DeviceError(
         'fault',
-        `${device}: ${what} refused (409): the device is in a fault state or not initialised; check /api/system/status fls_state`,
+        `${device}: ${what} refused (409): the device is in a fault state or not initialised;` +
+          ` check /api/system/status fls_state`,
         { status },
       );
     default:

@@ -82,7 +82,8 @@ export function fileVerdictDocument(ctx: IntegrityContext, file: FetchedFile, v:
   const counts = Object.entries(v.problemCounts).filter(([, n]) => n > 0);
   const message = v.valid
     ? `Audit log file ${file.id}: valid, ${v.lines.verified}/${v.lines.total} records verified`
-    : `Audit log file ${file.id}: INVALID, ${v.lines.verified}/${v.lines.total} records verified; ${counts.map(([k, n]) => `${k} ${n}`).join(', ') || 'no records'}`;
+    : `Audit log file ${file.id}: INVALID, ${v.lines.verified}/${v.lines.total} records ` +
+      `verified; ${counts.map(([k, n]) => `${k} ${n}`).join(', ') || 'no records'}`;
   const doc = base(
     ctx,
     v.header,

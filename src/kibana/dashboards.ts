@@ -11,7 +11,8 @@ export const DASHBOARDS: readonly DashboardSpec[] = [
     id: 'encedo_hem-overview',
     title: '[Encedo HEM] Overview',
     description:
-      'Audit events of Encedo HEM devices: activity, failures, devices and firmware, verification status, recent integrity alerts.',
+      'Audit events of Encedo HEM devices: activity, failures, devices and firmware, ' +
+      'verification status, recent integrity alerts.',
     panels: [
       {
         id: 'encedo_hem-overview-actions',
@@ -200,7 +201,8 @@ export const DASHBOARDS: readonly DashboardSpec[] = [
     id: 'encedo_hem-integrity',
     title: '[Encedo HEM] Integrity',
     description:
-      'Per-file verification results, problems by kind over time, logger key changes, changed or vanished files, and how much of the log is verified.',
+      'Per-file verification results, problems by kind over time, logger key changes, ' +
+      'changed or vanished files, and how much of the log is verified.',
     panels: [
       {
         id: 'encedo_hem-integrity-verified-ratio',

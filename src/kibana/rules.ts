@@ -21,7 +21,10 @@ export const RULES: readonly RuleSpec[] = [
     rule_id: 'encedo_hem-integrity-alert',
     name: 'Encedo HEM audit log integrity alert',
     description:
-      'The forwarder found an integrity problem in a HEM audit log: an altered record (MAC mismatch), missing, repeated or reordered records, a key segment not signed by the trusted logger key, a logger key change, or a file that changed or vanished after it was collected.',
+      'The forwarder found an integrity problem in a HEM audit log: an altered record (MAC ' +
+      'mismatch), missing, repeated or reordered records, a key segment not signed by the ' +
+      'trusted logger key, a logger key change, or a file that changed or vanished after ' +
+      'it was collected.',
     query: `${INTEGRITY} and event.kind : "alert"`,
     severity: 'high',
     risk_score: 73,
@@ -38,7 +41,8 @@ export const RULES: readonly RuleSpec[] = [
     rule_id: 'encedo_hem-logger-key-changed',
     name: 'Encedo HEM logger key changed',
     description:
-      "The device's audit-log signing key differs from the trusted one: the device was wiped or re-initialised, or a different device answers at its address.",
+      "The device's audit-log signing key differs from the trusted one: the device was " +
+      'wiped or re-initialised, or a different device answers at its address.',
     query: `${INTEGRITY} and encedo_hem.alert.kind : "logger_key_changed"`,
     severity: 'critical',
     risk_score: 99,
@@ -49,7 +53,8 @@ export const RULES: readonly RuleSpec[] = [
     rule_id: 'encedo_hem-scope-check-burst',
     name: 'Encedo HEM burst of scope-check failures',
     description:
-      'Ten or more access scope-check failures on one device within the look-back window: a token is being used against endpoints it is not allowed to call.',
+      'Ten or more access scope-check failures on one device within the look-back window: ' +
+      'a token is being used against endpoints it is not allowed to call.',
     query: `${AUDIT} and event.action : "scope-check-failed"`,
     severity: 'medium',
     risk_score: 47,
@@ -61,8 +66,12 @@ export const RULES: readonly RuleSpec[] = [
     rule_id: 'encedo_hem-hsm-health-failure',
     name: 'Encedo HEM entropy, secure-state, key-integrity or self-test failure',
     description:
-      'The HSM reported a TRNG entropy failure, entered the non-secure (fail) state, failed a key-integrity check or failed its power-up self-test.',
-    query: `${AUDIT} and (event.action : ("trng-failure" or "non-secure-state") or (event.action : ("key-integrity-check" or "selftest") and event.outcome : "failure"))`,
+      'The HSM reported a TRNG entropy failure, entered the non-secure (fail) state, ' +
+      'failed a key-integrity check or failed its power-up self-test.',
+    query:
+      `${AUDIT} and (event.action : ("trng-failure" or "non-secure-state") or ` +
+      `(event.action : ("key-integrity-check" or "selftest") and event.outcome : ` +
+      `"failure"))`,
     severity: 'critical',
     risk_score: 99,
     false_positives: ['Hardware faults are rarely false; a device under test in a lab.'],
@@ -92,7 +101,9 @@ export const RULES: readonly RuleSpec[] = [
     rule_id: 'encedo_hem-rtc-set-outside-startup',
     name: 'Encedo HEM clock set outside startup',
     description:
-      "The HSM's real-time clock was set other than in the power-up sequence (the first records of a boot's file): log timestamps after it may not be comparable with those before.",
+      "The HSM's real-time clock was set other than in the power-up sequence (the first " +
+      "records of a boot's file): log timestamps after it may not be comparable with those " +
+      'before.',
     query: `${AUDIT} and event.action : "rtc-set" and event.sequence > 3`,
     severity: 'medium',
     risk_score: 47,

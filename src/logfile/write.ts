@@ -51,7 +51,8 @@ export class LogWriter {
   }
 
   #line(time: number, event: number, result: ResultCode, subject: string, data: string): string {
-    const text = `${(this.#seq++).toString(16)}|${time.toString(16)}|${event.toString(16)}|${result}|${subject}|${data}|`;
+    const text =
+      `${(this.#seq++).toString(16)}|${time.toString(16)}|${event.toString(16)}|${result}|` + `${subject}|${data}|`;
     return text + macTag(this.#segmentKey!, text) + this.#eol;
   }
 }

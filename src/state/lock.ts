@@ -45,7 +45,8 @@ export async function lockStateDir(dir: string): Promise<StateLock> {
       const owner = await readOwner(path);
       if (owner && (owner.host !== me.host || isRunning(owner.pid))) {
         throw new StateLockError(
-          `state_dir ${dir} is in use by another hem-forwarder (pid ${owner.pid} on ${owner.host} since ${owner.since}); ` +
+          `state_dir ${dir} is in use by another hem-forwarder (pid ${owner.pid} on ` +
+            `${owner.host} since ${owner.since}); ` +
             `stop it, give this instance a state_dir of its own, or remove ${path} if that process is gone`,
         );
       }

@@ -20,7 +20,10 @@ const fileRecord = z.object({
   segmentCount: z.number().int().nonnegative().optional(),
   valid: z.boolean(),
   problems: z.partialRecord(z.enum(PROBLEM_KINDS), z.number().int()),
-  /** ingested: indexed and acknowledged; changed: its bytes differ from what was ingested; vanished: no longer listed. */
+  /**
+   * ingested: indexed and acknowledged; changed: its bytes differ from what was ingested; vanished: no longer
+   * listed.
+   */
   status: z.enum(['ingested', 'changed', 'vanished']),
   ingestedAt: z.string(),
   checkedAt: z.string(),

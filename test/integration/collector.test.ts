@@ -20,7 +20,10 @@ beforeAll(async () => {
 });
 
 describe('a collection cycle', () => {
-  it('ingests every record of every closed file, skips the locked current file quietly, and a second cycle adds nothing', async () => {
+  const ingestsAllTitle =
+    'ingests every record of every closed file, skips the locked current file quietly, ' +
+    'and a second cycle adds nothing';
+  it(ingestsAllTitle, async () => {
     const { sim, collector, ns, store } = await rig();
     const first = await collector.cycle();
     expect(first).toMatchObject({

@@ -96,7 +96,9 @@ describe('client and simulator over HTTPS with a pinned certificate', () => {
     sim = await simulator({ boots: 140, eventsPerBoot: 12 });
   });
 
-  it('logs in, describes the device, checks the logger key, lists every page and verifies every closed file', async () => {
+  const verifiesEveryFileTitle =
+    'logs in, describes the device, checks the logger key, lists every page and verifies ' + 'every closed file';
+  it(verifiesEveryFileTitle, async () => {
     const log = recordingLog();
     const c = client(sim, { log });
     const description = await c.describe();

@@ -158,7 +158,9 @@ describe('hem-forwarder setup', () => {
 });
 
 describe('the bulk sink', () => {
-  it('indexes a multi-segment file: one document per record, searchable by action, outcome, role and vendor fields', async () => {
+  const multiSegmentTitle =
+    'indexes a multi-segment file: one document per record, searchable by action, ' + 'outcome, role and vendor fields';
+  it(multiSegmentTitle, async () => {
     const ns = uniqueNamespace();
     const docs = documents(ns);
     const { summary } = await index(docs);

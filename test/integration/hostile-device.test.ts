@@ -30,7 +30,9 @@ async function fileDocs(r: Rig, id: string): Promise<number> {
 }
 
 describe('a hostile or broken device cannot exhaust the forwarder or lose records', () => {
-  it('a log file body that never ends is cut off at max_file_bytes, alerted and skipped; it streamed meanwhile', async () => {
+  const endlessBodyTitle =
+    'a log file body that never ends is cut off at max_file_bytes, alerted and skipped; ' + 'it streamed meanwhile';
+  it(endlessBodyTitle, async () => {
     const r = await rig({ device: { max_file_bytes: 2 * 1024 * 1024 } });
     const writes = countWrites(r);
     const [first, ...rest] = closedFiles(r);

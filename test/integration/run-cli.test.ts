@@ -32,12 +32,15 @@ function writeConfig(ns: string, devices: SimDevice[], extra = ''): { path: stri
   const list = devices
     .map(
       (d) =>
-        `  - name: ${d.name}\n    simulator: { seed: ${d.seed}, boots: ${d.boots}, events_per_boot: ${d.events} }\n    namespace: ${ns}\n    poll_interval: 1s\n`,
+        `  - name: ${d.name}\n    simulator: { seed: ${d.seed}, boots: ${d.boots}, ` +
+        `events_per_boot: ${d.events} }\n    namespace: ${ns}\n    poll_interval: 1s\n`,
     )
     .join('');
   writeFileSync(
     path,
-    `state_dir: ${stateDir}\nlog: { level: warn, format: ecs }\n${extra}devices:\n${list}output:\n  type: elasticsearch\n  elasticsearch:\n    hosts: [${clusterUrl()}]\n    flush_interval: 200ms\n`,
+    `state_dir: ${stateDir}\nlog: { level: warn, format: ecs }\n${extra}devices:\n` +
+      `${list}output:\n  type: elasticsearch\n  elasticsearch:\n` +
+      `    hosts: [${clusterUrl()}]\n    flush_interval: 200ms\n`,
   );
   return { path, stateDir };
 }
@@ -152,7 +155,10 @@ describe('hem-forwarder run', () => {
     expect(await countDocs(es, audit, { ids: { values: ids } })).toBe(ids.length);
   });
 
-  it('without --once it polls until SIGTERM, then stops cleanly with exit 0, serving /metrics and /healthz meanwhile', async () => {
+  const pollsUntilSigtermTitle =
+    'without --once it polls until SIGTERM, then stops cleanly with exit 0, serving ' +
+    '/metrics and /healthz meanwhile';
+  it(pollsUntilSigtermTitle, async () => {
     const ns = uniqueNamespace();
     const port = 19464 + Math.floor(Math.random() * 1000);
     const { path } = writeConfig(
@@ -195,7 +201,11 @@ describe('hem-forwarder run', () => {
     const path = join(dir, 'config.yaml');
     writeFileSync(
       path,
-      `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\ndevices:\n  - name: hung\n    url: ${sim.url}\n    passphrase: \${env:HUNG_PW}\n    tls: { fingerprint: "${sim.certSha256}" }\n    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n    request_timeout: 60s\noutput: { type: file, file: { dir: ${dir}/out } }\n`,
+      `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\ndevices:\n` +
+        `  - name: hung\n    url: ${sim.url}\n    passphrase: \${env:HUNG_PW}\n` +
+        `    tls: { fingerprint: "${sim.certSha256}" }\n` +
+        `    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n` +
+        `    request_timeout: 60s\noutput: { type: file, file: { dir: ${dir}/out } }\n`,
     );
     const child = spawn(process.execPath, [CLI, 'run', '--config', path], {
       stdio: 'ignore',

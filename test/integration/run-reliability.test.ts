@@ -19,8 +19,13 @@ afterAll(async () => {
 function simConfig(options: { boots: number; events: number; extra?: string }): { dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), 'hemfwd-rel-'));
   const path = join(dir, 'config.yaml');
-  const device = `  - name: sim\n    simulator: { seed: 7, boots: ${options.boots}, events_per_boot: ${options.events} }\n    poll_interval: 1s\n`;
-  const text = `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\n${options.extra ?? ''}devices:\n${device}output: { type: file, file: { dir: ${dir}/out } }\n`;
+  const device =
+    `  - name: sim\n    simulator: { seed: 7, boots: ${options.boots}, events_per_boot: ` +
+    `${options.events} }\n    poll_interval: 1s\n`;
+  const text =
+    `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\n` +
+    `${options.extra ?? ''}devices:\n${device}output: { type: file, file: { dir: ` +
+    `${dir}/out } }\n`;
   writeFileSync(path, text);
   return { dir, path };
 }
@@ -82,10 +87,14 @@ describe('run: one instance per state, bounded and honest exits', () => {
     sim.faults.latencyMs = 4000; // every answer slow: the cycle outlives the bound
     const dir = mkdtempSync(join(tmpdir(), 'hemfwd-rel-'));
     const path = join(dir, 'config.yaml');
-    const device = `  - name: slow\n    url: ${sim.url}\n    passphrase: \${env:SLOW_PW}\n    tls: { fingerprint: "${sim.certSha256}" }\n    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n`;
+    const device =
+      `  - name: slow\n    url: ${sim.url}\n    passphrase: \${env:SLOW_PW}\n` +
+      `    tls: { fingerprint: "${sim.certSha256}" }\n` +
+      `    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n`;
     writeFileSync(
       path,
-      `state_dir: ${dir}/state\nonce_timeout: 1s\nlog: { level: warn }\ndevices:\n${device}output: { type: file, file: { dir: ${dir}/out } }\n`,
+      `state_dir: ${dir}/state\nonce_timeout: 1s\nlog: { level: warn }\ndevices:\n` +
+        `${device}output: { type: file, file: { dir: ${dir}/out } }\n`,
     );
     const r = await runCliAsync(['run', '--once', '--config', path], { env: { SLOW_PW: 'pw' } });
     expect(r.status).toBe(3);
@@ -107,7 +116,10 @@ describe('run: one instance per state, bounded and honest exits', () => {
 
   it('with setup: false and the cluster down, --once ends at once with a clear error', async () => {
     const { path } = simConfig({ boots: 1, events: 5 });
-    const text = `${readFileSync(path, 'utf8').replace(/output: .*\n/, '')}output:\n  type: elasticsearch\n  elasticsearch: { hosts: ["http://127.0.0.1:1"], setup: false }\n`;
+    const text =
+      `${readFileSync(path, 'utf8').replace(/output: .*\n/, '')}output:\n` +
+      `  type: elasticsearch\n  elasticsearch: { hosts: ["http://127.0.0.1:1"], setup: ` +
+      `false }\n`;
     writeFileSync(path, text);
     const r = await runCliAsync(['run', '--once', '--config', path]);
     expect(r.status).toBe(1);

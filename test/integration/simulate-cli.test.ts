@@ -26,7 +26,10 @@ function startSimulator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ 
 }
 
 describe('hem-forwarder simulate', () => {
-  it('prints one JSON line; a plain script logs in, fetches every closed file, and each verifies with the printed key', async () => {
+  const printsJsonLineTitle =
+    'prints one JSON line; a plain script logs in, fetches every closed file, and each ' +
+    'verifies with the printed key';
+  it(printsJsonLineTitle, async () => {
     const { line } = await startSimulator([
       '--json',
       '--port',

@@ -26,7 +26,9 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): readonly string[] 
   throw new Error('expected a ConfigError');
 }
 
-const DEVICE = `devices:\n  - name: lab\n    url: https://hem.example\n    passphrase: \${env:PW}\n    logger_key: T61jY1AgV5XUW++eAcQibRDFOl5KjKwLGdo+U0def8A=\n`;
+const DEVICE =
+  `devices:\n  - name: lab\n    url: https://hem.example\n    passphrase: \${env:PW}\n` +
+  `    logger_key: T61jY1AgV5XUW++eAcQibRDFOl5KjKwLGdo+U0def8A=\n`;
 
 describe('config', () => {
   it('the shipped example is valid and writes to files unless ELASTICSEARCH_URL is set', () => {
@@ -67,7 +69,8 @@ describe('config', () => {
     [
       'plain http',
       `${DEVICE.replace('https:', 'http:')}`,
-      'devices[0].url: plain http:// sends the token and the log in the clear; use https://, or set tls.insecure: true to accept it (found "http://hem.example")',
+      'devices[0].url: plain http:// sends the token and the log in the clear; use ' +
+        'https://, or set tls.insecure: true to accept it (found "http://hem.example")',
     ],
     [
       'a dashed namespace',
@@ -106,7 +109,8 @@ describe('config', () => {
     writeFileSync(secretFile, 'from-a-file\n');
     const { config, warnings } = loadConfig(
       file(
-        `${DEVICE.replace('${env:PW}', `\${file:${secretFile}}`)}output:\n  elasticsearch:\n    hosts: [http://es:9200]\n    api_key: literal-api-key\n`,
+        `${DEVICE.replace('${env:PW}', `\${file:${secretFile}}`)}output:\n  elasticsearch:\n` +
+          `    hosts: [http://es:9200]\n    api_key: literal-api-key\n`,
       ),
     );
     expect(config.devices[0]!.passphrase!.reveal()).toBe('from-a-file');

@@ -42,7 +42,10 @@ describe('Kibana saved objects', () => {
       for (const r of o.references) expect(ids.has(`${r.type}:${r.id}`), `${o.id} -> ${r.type}:${r.id}`).toBe(true);
   });
 
-  it('four dashboards, each panel a Lens object filtered on its dataset; our own polling hidden by a filter that can be toggled', () => {
+  const dashboardsTitle =
+    'four dashboards, each panel a Lens object filtered on its dataset; our own polling ' +
+    'hidden by a filter that can be toggled';
+  it(dashboardsTitle, () => {
     const dashboards = objects.filter((o) => o.type === 'dashboard');
     expect(dashboards.map((d) => d.attributes.title)).toEqual([
       '[Encedo HEM] Overview',
@@ -73,7 +76,10 @@ describe('Kibana saved objects', () => {
 });
 
 describe('detection rules', () => {
-  it('every rule has what the rule import API requires, a severity, risk score, false-positive notes and MITRE where it fits', () => {
+  const rulesTitle =
+    'every rule has what the rule import API requires, a severity, risk score, ' +
+    'false-positive notes and MITRE where it fits';
+  it(rulesTitle, () => {
     expect(rules.map((r) => r.rule_id)).toEqual(
       expect.arrayContaining([
         'encedo_hem-integrity-alert',

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DEFAULTS as D } from '../../config/defaults.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Client, errors } from '@elastic/elasticsearch';
@@ -31,7 +32,7 @@ export class SetupError extends ForwarderError {
 }
 
 export const POLICY_NAME = 'logs-encedo_hem';
-export const DEFAULT_RETENTION = '365d';
+export const DEFAULT_RETENTION = D.elasticsearch.retention;
 
 interface Asset {
   readonly kind: AssetKind;

@@ -10,7 +10,8 @@ import { type CheckedRecord, PROBLEM_KINDS, type Problem, type Segment } from '.
 // Strings that need escaping, plus lone surrogates: the parser cannot produce those (it decodes with
 // replacement characters) but the builder must not depend on that.
 const NASTY = [
-  ...['', '"', '\\', '\\"', '\u0000', '\n\r\t\b\f', '\u001f\u007f', 'é ü 日本', '😀', '\u2028\u2029', '</script>'],
+  ...['', '"', '\\', '\\"', '\u0000', '\n\r\t\b\f', '\u001f\u007f'],
+  ...['é ü 日本', '😀', '\u2028\u2029', '</script>'],
   ...['\ud800', 'a\udfffb', '\udc00\ud800'],
 ];
 const text = fc.oneof(
