@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fileRecord } from '../../helpers/state.js';
 import { type FileDecision, decideFile } from '../../../src/collector/file-policy.js';
 import type { FileRecord } from '../../../src/state/store.js';
 
@@ -8,22 +9,7 @@ const o = { outputId: 'elasticsearch:A', now: NOW, recheckIntervalMs: DAY };
 
 function rec(over: Partial<FileRecord> = {}): FileRecord {
   const at = new Date(NOW - 3600_000).toISOString();
-  return {
-    id: 'f',
-    size: 1,
-    sha256: 's',
-    records: 1,
-    verified: 1,
-    lastSeq: 0,
-    segments: [],
-    valid: true,
-    problems: {},
-    status: 'ingested',
-    ingestedAt: at,
-    checkedAt: at,
-    outputs: ['elasticsearch:A'],
-    ...over,
-  };
+  return fileRecord('f', { ingestedAt: at, checkedAt: at, outputs: ['elasticsearch:A'], ...over });
 }
 
 describe('the file decision', () => {

@@ -2,24 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fileRecord } from '../../helpers/state.js';
 import { Checkpoint } from '../../../src/state/checkpoint.js';
-import { type FileRecord, FileStateStore, StateConflictError } from '../../../src/state/store.js';
+import { FileStateStore, StateConflictError } from '../../../src/state/store.js';
 
-const record = (id: string): FileRecord => ({
-  id,
-  size: 1,
-  sha256: 's',
-  records: 1,
-  verified: 1,
-  lastSeq: 0,
-  segments: [],
-  valid: true,
-  problems: {},
-  status: 'ingested',
-  ingestedAt: 'x',
-  checkedAt: 'x',
-  outputs: ['stdout'],
-});
+const record = (id: string) => fileRecord(id);
 
 describe('the checkpoint', () => {
   it('commit writes at once; staged changes wait for the next commit or flush', async () => {

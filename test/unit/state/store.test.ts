@@ -3,24 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fileRecord } from '../../helpers/state.js';
 import { StateLockError, lockStateDir } from '../../../src/state/lock.js';
-import { type FileRecord, FileStateStore, emptyState } from '../../../src/state/store.js';
+import { FileStateStore, emptyState } from '../../../src/state/store.js';
 
-const record = (id: string): FileRecord => ({
-  id,
-  size: 1,
-  sha256: 'a'.repeat(64),
-  records: 1,
-  verified: 1,
-  lastSeq: 0,
-  segments: [],
-  valid: true,
-  problems: {},
-  status: 'ingested',
-  ingestedAt: 'x',
-  checkedAt: 'x',
-  outputs: ['stdout'],
-});
+const record = (id: string) => fileRecord(id);
 
 describe('the file state store', () => {
   it('keeps file ids that name Object.prototype members as ordinary files', async () => {
