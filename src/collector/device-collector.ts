@@ -3,7 +3,14 @@ import type { Logger } from 'pino';
 import type { DeviceConfig } from '../config/schema.js';
 import type { DeviceClient, DeviceDescription, LogListing } from '../device/client.js';
 import { DeviceError } from '../device/errors.js';
-import { type Alert, type FetchedFile, type IntegrityContext, alertDocument } from '../ecs/integrity.js';
+import {
+  type Alert,
+  type DeviceStatus,
+  type FetchedFile,
+  type IntegrityContext,
+  alertDocument,
+  statusDocument,
+} from '../ecs/integrity.js';
 import type { DeviceContext, IndexDocument } from '../ecs/map.js';
 import { parseLogBatches } from '../logfile/parse.js';
 import type { ParsedRecord } from '../logfile/types.js';
@@ -95,6 +102,13 @@ export class DeviceCollector {
   readonly #o: DeviceCollectorOptions;
   #cycleStartedAt: number | null = null;
   #progressAt = Date.now();
+  // What the status stream reports, carried from cycle to cycle.
+  readonly #seen: { state?: Readonly<DeviceState>; description?: DeviceDescription } = {};
+  #failures = 0;
+  #lastSuccess: Date | null = null;
+  #currentFile: { id: string; since: Date | null } | null = null;
+  #statusKey = '';
+  #statusAt = 0;
 
   constructor(options: DeviceCollectorOptions) {
     this.#o = options;
@@ -110,17 +124,29 @@ export class DeviceCollector {
   }
 
   async cycle(signal?: AbortSignal): Promise<CycleResult> {
+    this.#cycleStartedAt = Date.now();
+    this.#progress();
+    try {
+      const result = await this.#collect(signal);
+      if (!result.interrupted) await this.#reportStatus(result);
+      return result;
+    } finally {
+      this.#cycleStartedAt = null;
+    }
+  }
+
+  async #collect(signal?: AbortSignal): Promise<CycleResult> {
     // The cycle owns its tally; the steps below return what they did and never touch it.
     const result = emptyCycleResult(this.name);
     const { log, metrics, config } = this.#o;
-    this.#cycleStartedAt = Date.now();
-    this.#progress();
     try {
       const { checkpoint, recovered } = await Checkpoint.load(this.#o.store, this.name);
       if (recovered) result.alerts += await this.#reportCorruptState(recovered);
       const state = checkpoint.state;
+      this.#seen.state = state;
       if (state.halted && state.halted.newKey !== config.logger_key) return this.#halted(result, state);
       const description = await this.#o.client.describe();
+      this.#seen.description = description;
       this.#progress();
       if (state.serial !== null && state.serial !== description.serial) {
         log.warn(
@@ -184,8 +210,57 @@ export class DeviceCollector {
     } catch (err) {
       metrics.errors.inc({ device: this.name, code: errorCode(err) });
       return { ...result, error: err as Error, interrupted: signal?.aborted ?? false };
-    } finally {
-      this.#cycleStartedAt = null;
+    }
+  }
+
+  /**
+   * The device status stream: a document whenever the status changes, and at least every status_interval,
+   * so an inventory and the rules (trail unreleased for days, unreachable, halted) always have a recent one.
+   */
+  async #reportStatus(result: CycleResult): Promise<void> {
+    const { config, metrics } = this.#o;
+    const now = new Date();
+    const failing = result.error !== undefined && !result.halted;
+    this.#failures = failing ? this.#failures + 1 : result.halted ? this.#failures : 0;
+    if (result.ok) this.#lastSuccess = now;
+    if (result.ok)
+      this.#currentFile = result.locked === null ? null : { id: result.locked, since: bootTime(result.locked) };
+    const state = this.#seen.state;
+    const ingested = state
+      ? [...state.files.values()].filter((f) => f.outputs.includes(this.#o.outputId)).map((f) => f.id)
+      : [];
+    const trusted = state?.loggerKey.trusted ?? null;
+    const status: DeviceStatus = {
+      state: result.halted ? 'halted' : failing ? 'failing' : 'ok',
+      firmware: this.#seen.description?.firmware ?? null,
+      consecutiveFailures: this.#failures,
+      lastError: failing ? errorCode(result.error) : null,
+      lastSuccess: this.#lastSuccess,
+      lastFileIngested: ingested.length > 0 ? ingested.sort().at(-1)! : null,
+      currentFile: this.#currentFile,
+      loggerKey: trusted === null ? null : { fingerprint: keyFingerprint(trusted), source: state!.loggerKey.source },
+    };
+    const since = this.#currentFile?.since;
+    metrics.unreleased.set({ device: this.name }, since ? Math.max(0, (now.getTime() - since.getTime()) / 1000) : 0);
+    const key = JSON.stringify({ ...status, lastSuccess: null });
+    if (key === this.#statusKey && now.getTime() - this.#statusAt < config.status_interval) return;
+    const d = this.#seen.description;
+    const device: DeviceContext = {
+      serial: d?.serial ?? state?.serial ?? null,
+      hostname: d?.hostname ?? null,
+      product: d?.product ?? null,
+      name: this.name,
+      tags: config.tags,
+    };
+    try {
+      const unit = this.#o.sink.open(`${this.name}/status`);
+      await unit.write(statusDocument({ device, namespace: config.namespace, now }, status));
+      await unit.end();
+      this.#statusKey = key;
+      this.#statusAt = now.getTime();
+    } catch (err) {
+      // The output is down: the next cycle tries again; collection itself is unaffected.
+      this.#o.log.warn({ err: (err as Error).message }, 'could not write the device status document');
     }
   }
 
@@ -547,6 +622,16 @@ function tally(result: CycleResult, outcome: FileOutcome, metrics: Metrics): voi
   }
   metrics.files.inc({ device });
   metrics.records.inc({ device }, verdict.lines.total);
+}
+
+/** When the boot that created a file began: its id is the power-up time in hex (unless the RTC was unset). */
+function bootTime(fileId: string): Date | null {
+  const seconds = Number.parseInt(fileId, 16);
+  return /^[0-9a-f]{8}$/.test(fileId) && seconds >= 10_000 ? new Date(seconds * 1000) : null;
+}
+
+function keyFingerprint(base64Key: string): string {
+  return createHash('sha256').update(Buffer.from(base64Key, 'base64')).digest('hex');
 }
 
 /** SHA-256 and size of a body as it streams past. */

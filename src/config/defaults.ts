@@ -9,6 +9,7 @@ export const DEFAULTS = {
   device: {
     pollIntervalMs: 300_000,
     recheckIntervalMs: 86_400_000,
+    statusIntervalMs: 15 * 60_000,
     namespace: 'default',
     onKeyChange: 'halt',
     connectTimeoutMs: 10_000,

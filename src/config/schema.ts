@@ -62,6 +62,8 @@ const device = z
     on_key_change: z.enum(['halt', 'alert']).default(D.device.onKeyChange),
     poll_interval: duration.default(D.device.pollIntervalMs),
     recheck_interval: duration.default(D.device.recheckIntervalMs),
+    /** A device status document at least this often (and whenever the status changes). */
+    status_interval: duration.default(D.device.statusIntervalMs),
     namespace: namespace.default(D.device.namespace),
     tags: z.array(z.string().min(1)).default([]),
     request_timeout: duration.default(D.device.requestTimeoutMs),

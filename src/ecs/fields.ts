@@ -33,6 +33,7 @@ export const AUDIT_ECS_FIELDS = [
   'event.sequence',
   'event.severity',
   'event.created',
+  'event.ingested',
   'event.original',
   'event.hash',
   'event.module',
@@ -90,6 +91,7 @@ export const DEADLETTER_ECS_FIELDS = [
   'event.module',
   'event.dataset',
   'event.created',
+  'event.ingested',
   'error.type',
   'error.message',
   'data_stream.type',
@@ -115,6 +117,7 @@ export const INTEGRITY_ECS_FIELDS = [
   'event.outcome',
   'event.severity',
   'event.created',
+  'event.ingested',
   'event.reason',
   'event.module',
   'event.dataset',
@@ -156,6 +159,18 @@ export const INTEGRITY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> 
   'encedo_hem.alert.current_sha256': 'keyword',
   'encedo_hem.alert.previous_key': 'keyword',
   'encedo_hem.alert.current_key': 'keyword',
+  // The device status stream (event.action: device-status).
+  'encedo_hem.status.state': 'keyword',
+  'encedo_hem.status.halted': 'boolean',
+  'encedo_hem.status.consecutive_failures': 'long',
+  'encedo_hem.status.last_error': 'keyword',
+  'encedo_hem.status.last_success': 'date',
+  'encedo_hem.status.last_file_ingested': 'keyword',
+  'encedo_hem.status.current_file_id': 'keyword',
+  'encedo_hem.status.current_file_since': 'date',
+  'encedo_hem.status.unreleased_seconds': 'long',
+  'encedo_hem.status.logger_key_fingerprint': 'keyword',
+  'encedo_hem.status.logger_key_source': 'keyword',
 };
 
 /** One data stream family: `logs-encedo_hem.<name>-<namespace>`. */

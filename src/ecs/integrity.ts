@@ -202,3 +202,56 @@ export function verdictAlerts(
       );
     });
 }
+
+/** What a device's status document says (the device status stream). */
+export interface DeviceStatus {
+  readonly state: 'ok' | 'failing' | 'halted';
+  readonly firmware: string | null;
+  readonly consecutiveFailures: number;
+  /** The code of the last error, while failing. */
+  readonly lastError: string | null;
+  readonly lastSuccess: Date | null;
+  readonly lastFileIngested: string | null;
+  /** The current boot's file, locked by the device until the next reboot, and when that boot began. */
+  readonly currentFile: { readonly id: string; readonly since: Date | null } | null;
+  readonly loggerKey: { readonly fingerprint: string; readonly source: string | null } | null;
+}
+
+/**
+ * A device's state as one `event.kind: state` document: what an inventory shows, and what rules watch
+ * (a trail unreleased for days, a device unreachable or halted). `unreleased_seconds` is how long the
+ * current boot's events have been on the device only: the SIEM cannot see them before the next reboot.
+ */
+export function statusDocument(ctx: IntegrityContext, status: DeviceStatus): IndexDocument {
+  const name = ctx.device.name ?? ctx.device.serial ?? '?';
+  const since = status.currentFile?.since ?? null;
+  const unreleased = since === null ? null : Math.max(0, Math.round((ctx.now.getTime() - since.getTime()) / 1000));
+  const days = unreleased === null ? null : Math.floor(unreleased / 86_400);
+  const message =
+    `Device ${name}: ${status.state}` +
+    (status.consecutiveFailures > 0 ? `, ${status.consecutiveFailures} failed cycle(s) in a row` : '') +
+    (status.currentFile ? `; current boot's audit trail (file ${status.currentFile.id}) unreleased` : '') +
+    (days !== null ? ` for ${days} day(s)` : '');
+  const outcome = status.state === 'ok' ? 'success' : 'failure';
+  const event = { kind: 'state', category: ['host'], type: ['info'], action: 'device-status', outcome };
+  const doc = base(ctx, status.firmware, event, message);
+  doc.encedo_hem = {
+    status: {
+      state: status.state,
+      halted: status.state === 'halted',
+      consecutive_failures: status.consecutiveFailures,
+      ...(status.lastError !== null ? { last_error: status.lastError } : {}),
+      ...(status.lastSuccess !== null ? { last_success: status.lastSuccess.toISOString() } : {}),
+      ...(status.lastFileIngested !== null ? { last_file_ingested: status.lastFileIngested } : {}),
+      ...(status.currentFile ? { current_file_id: status.currentFile.id } : {}),
+      ...(since !== null ? { current_file_since: since.toISOString(), unreleased_seconds: unreleased } : {}),
+      ...(status.loggerKey
+        ? {
+            logger_key_fingerprint: status.loggerKey.fingerprint,
+            ...(status.loggerKey.source !== null ? { logger_key_source: status.loggerKey.source } : {}),
+          }
+        : {}),
+    },
+  };
+  return { _id: id(ctx.device.serial ?? name, 'status', ctx.now.toISOString()), _index: index(ctx), _source: doc };
+}

@@ -54,6 +54,12 @@ export class Metrics {
     labelNames: ['device'],
     registers: [this.registry],
   });
+  readonly unreleased = new Gauge({
+    name: 'hemfwd_device_unreleased_seconds',
+    help: "Age of the current boot's log file, which the device releases only at the next reboot (0 when unknown)",
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
 
   constructor(sinkStats?: () => Readonly<SinkStats>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'hemfwd_' });
