@@ -15,7 +15,7 @@ export interface EngineInfo {
   readonly clusterUuid: string;
 }
 
-export type AssetKind = 'component_template' | 'index_template' | 'ilm_policy';
+export type AssetKind = 'component_template' | 'index_template' | 'ilm_policy' | 'ingest_pipeline';
 
 export interface SetupAction {
   readonly kind: AssetKind;
@@ -32,6 +32,8 @@ export class SetupError extends ForwarderError {
 }
 
 export const POLICY_NAME = 'logs-encedo_hem';
+/** Sets event.ingested from the cluster's clock; every index template names it as index.final_pipeline. */
+export const FINAL_PIPELINE = 'logs-encedo_hem@final';
 export const DEFAULT_RETENTION = D.elasticsearch.retention;
 
 interface Asset {
@@ -70,6 +72,8 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
       assets.push({ kind: 'ilm_policy', name, body: JSON.parse(text) as Record<string, unknown> });
     }
   }
+  // Before the index templates that name it as index.final_pipeline.
+  for (const { name, body } of read('ingest_pipeline')) assets.push({ kind: 'ingest_pipeline', name, body });
   for (const { name, body } of read('component_template')) {
     assets.push({
       kind: 'component_template',
@@ -101,7 +105,14 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
     const settings = { ...template.settings, index: { ...template.settings?.index, lifecycle: { name: POLICY_NAME } } };
     assets.push({ kind: 'index_template', name, body: { ...body, template: { ...template, settings } } });
   }
-  return assets.map((a) => (a.userOwned ? a : { ...a, body: stamp(a.body) }));
+  return assets.map((a) => {
+    if (a.userOwned) return a;
+    const body = stamp(a.body);
+    // OpenSearch refuses _meta on a pipeline ("doesn't support one or more provided configuration parameters").
+    return a.kind === 'ingest_pipeline' && engine.kind === 'opensearch'
+      ? { ...a, body: metaInDescription(body) }
+      : { ...a, body };
+  });
 }
 
 /**
@@ -117,15 +128,16 @@ export async function setupCluster(
   const actions: SetupAction[] = [];
   for (const asset of plannedAssets(engine, options)) {
     const installed = await fetchInstalled(client, asset);
-    const installedMeta = (installed?._meta ?? null) as { version?: string; content_hash?: string } | null;
+    const installedMeta = installed ? metaOf(installed) : null;
     const installedVersion = installed ? (installedMeta?.version ?? '0.0.0') : null;
-    const ourMeta = (asset.body._meta ?? {}) as { content_hash?: string };
+    const ourMeta = metaOf(asset.kind === 'ilm_policy' ? (asset.body.policy as Record<string, unknown>) : asset.body);
     let action: SetupAction['action'];
     if (asset.userOwned) action = installed ? 'skip_user_owned' : 'create';
     else if (!installed) action = 'create';
     else if (installedMeta?.content_hash === ourMeta.content_hash) action = 'unchanged';
     else if (compareVersions(installedVersion!, PACKAGE_VERSION) > 0) action = 'skip_newer';
     else action = 'update';
+    if (asset.kind === 'ingest_pipeline') await checkPipelineRenders(client, asset);
     actions.push({ kind: asset.kind, name: asset.name, action, installedVersion, version: PACKAGE_VERSION });
     if (!options.dryRun && (action === 'create' || action === 'update')) await install(client, asset);
   }
@@ -146,6 +158,10 @@ async function fetchInstalled(client: Client, asset: Asset): Promise<Record<stri
     if (asset.kind === 'index_template') {
       const r = await call(() => client.indices.getIndexTemplate({ name: asset.name }), what, 'manage_index_templates');
       return (r.index_templates[0]?.index_template as unknown as Record<string, unknown>) ?? null;
+    }
+    if (asset.kind === 'ingest_pipeline') {
+      const r = await call(() => client.ingest.getPipeline({ id: asset.name }), what, 'manage_ingest_pipelines');
+      return (r[asset.name] as unknown as Record<string, unknown>) ?? null;
     }
     const r = await call(() => client.ilm.getLifecycle({ name: asset.name }), what, 'manage_ilm');
     return (r[asset.name]?.policy as unknown as Record<string, unknown>) ?? null;
@@ -170,8 +186,60 @@ async function install(client: Client, asset: Asset): Promise<void> {
       what,
       'manage_index_templates',
     );
+  else if (asset.kind === 'ingest_pipeline')
+    await call(
+      () => client.ingest.putPipeline({ id: asset.name, ...(body as object) } as never),
+      what,
+      'manage_ingest_pipelines',
+    );
   else
     await call(() => client.ilm.putLifecycle({ name: asset.name, ...(body as object) } as never), what, 'manage_ilm');
+}
+
+/**
+ * Runs the pipeline on a document that brings its own event.ingested (simulate: read-only, also on a dry run).
+ * A cluster without the lang-mustache module leaves `{{{_ingest.timestamp}}}` literal and would then reject every
+ * document (event.ingested is a date), so setup stops here with the reason instead.
+ */
+async function checkPipelineRenders(client: Client, asset: Asset): Promise<void> {
+  const brought = '1970-01-01T00:00:00.000Z';
+  const r = await call(
+    () =>
+      client.ingest.simulate({
+        pipeline: asset.body as never,
+        docs: [{ _source: { event: { ingested: brought } } }],
+      }),
+    `test ingest pipeline ${asset.name}`,
+    'manage_ingest_pipelines',
+  );
+  const result = r.docs[0] as { doc?: { _source?: { event?: { ingested?: unknown } } }; error?: { reason?: string } };
+  const value = result?.doc?._source?.event?.ingested;
+  if (typeof value === 'string' && value !== brought && !Number.isNaN(Date.parse(value))) return;
+  throw new SetupError(
+    `ingest pipeline ${asset.name} does not work on this cluster: it did not set event.ingested to its time ` +
+      `(${result?.error?.reason ?? `got ${JSON.stringify(value)}`}); it needs the lang-mustache module, which ` +
+      'every Elasticsearch and OpenSearch distribution ships',
+  );
+}
+
+const META_IN_DESCRIPTION = / _meta=(\{.*\})$/;
+
+/** The asset's `_meta`, or the one {@link metaInDescription} put into its description. */
+function metaOf(body: Record<string, unknown>): { version?: string; content_hash?: string } {
+  if (body._meta && typeof body._meta === 'object') return body._meta as { version?: string; content_hash?: string };
+  const folded = typeof body.description === 'string' ? META_IN_DESCRIPTION.exec(body.description) : null;
+  if (!folded) return {};
+  try {
+    return JSON.parse(folded[1]!) as { version?: string; content_hash?: string };
+  } catch {
+    return {};
+  }
+}
+
+/** Moves `_meta` (version, content_hash) to the end of the description, for engines that refuse `_meta`. */
+function metaInDescription(body: Record<string, unknown>): Record<string, unknown> {
+  const { _meta: meta, ...rest } = body;
+  return { ...rest, description: `${String(body.description ?? '')} _meta=${JSON.stringify(meta)}` };
 }
 
 /** Turns client errors into one-line, actionable messages. */

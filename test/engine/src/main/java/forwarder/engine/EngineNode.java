@@ -8,6 +8,7 @@ import org.opensearch.index.mapper.MapperExtrasPlugin;
 import org.opensearch.ingest.common.IngestCommonPlugin;
 import org.opensearch.node.Node;
 import org.opensearch.painless.PainlessPlugin;
+import org.opensearch.script.mustache.MustachePlugin;
 import org.opensearch.transport.Netty4Plugin;
 
 /**
@@ -23,6 +24,7 @@ final class EngineNode extends Node {
             MapperExtrasPlugin.class,    // scaled_float, search_as_you_type, token_count, rank_feature(s)
             PainlessPlugin.class,        // scripts
             IngestCommonPlugin.class,    // ingest processors
+            MustachePlugin.class,        // mustache templates ({{{_ingest.timestamp}}} in ingest processors)
             EsCompatPlugin.class         // X-elastic-product on every response
         ), true);
     }
