@@ -128,8 +128,12 @@ export class DeviceCollector {
     this.#progress();
     try {
       const result = await this.#collect(signal);
-      if (!result.interrupted) await this.#reportStatus(result);
-      return result;
+      if (result.interrupted) return result;
+      const status = await this.#reportStatus(result);
+      // The status document is a document like the others: the summary counts it.
+      return status
+        ? { ...result, written: result.written + status.written, duplicates: result.duplicates + status.duplicates }
+        : result;
     } finally {
       this.#cycleStartedAt = null;
     }
@@ -217,7 +221,7 @@ export class DeviceCollector {
    * The device status stream: a document whenever the status changes, and at least every status_interval,
    * so an inventory and the rules (trail unreleased for days, unreachable, halted) always have a recent one.
    */
-  async #reportStatus(result: CycleResult): Promise<void> {
+  async #reportStatus(result: CycleResult): Promise<UnitSummary | null> {
     const { config, metrics } = this.#o;
     const now = new Date();
     const failing = result.error !== undefined && !result.halted;
@@ -243,7 +247,7 @@ export class DeviceCollector {
     const since = this.#currentFile?.since;
     metrics.unreleased.set({ device: this.name }, since ? Math.max(0, (now.getTime() - since.getTime()) / 1000) : 0);
     const key = JSON.stringify({ ...status, lastSuccess: null });
-    if (key === this.#statusKey && now.getTime() - this.#statusAt < config.status_interval) return;
+    if (key === this.#statusKey && now.getTime() - this.#statusAt < config.status_interval) return null;
     const d = this.#seen.description;
     const device: DeviceContext = {
       serial: d?.serial ?? state?.serial ?? null,
@@ -255,12 +259,14 @@ export class DeviceCollector {
     try {
       const unit = this.#o.sink.open(`${this.name}/status`);
       await unit.write(statusDocument({ device, namespace: config.namespace, now }, status));
-      await unit.end();
+      const written = await unit.end();
       this.#statusKey = key;
       this.#statusAt = now.getTime();
+      return written;
     } catch (err) {
       // The output is down: the next cycle tries again; collection itself is unaffected.
       this.#o.log.warn({ err: (err as Error).message }, 'could not write the device status document');
+      return null;
     }
   }
 

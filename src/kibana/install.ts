@@ -22,9 +22,11 @@ export class KibanaError extends ForwarderError {
 
 export const SAVED_OBJECTS_FILE = join(PACKAGE_ROOT, 'mappings', 'kibana', 'encedo_hem-saved-objects.ndjson');
 export const RULES_FILE = join(PACKAGE_ROOT, 'mappings', 'rules', 'encedo_hem-detection-rules.ndjson');
+/** The planned-maintenance exception list the rules reference: imported before them. */
+export const EXCEPTIONS_FILE = join(PACKAGE_ROOT, 'mappings', 'rules', 'encedo_hem-exceptions.ndjson');
 
 export interface KibanaAsset {
-  readonly api: 'saved_objects' | 'rules';
+  readonly api: 'saved_objects' | 'exceptions' | 'rules';
   readonly file: string;
   /** One line per object: `type id title`. */
   readonly objects: readonly string[];
@@ -40,8 +42,19 @@ export function kibanaAssets(): KibanaAsset[] {
     {
       api: 'saved_objects',
       file: SAVED_OBJECTS_FILE,
-      objects: lines(SAVED_OBJECTS_FILE).map(
-        (o) => `${o.type} ${o.id} ${JSON.stringify((o.attributes as { title: string }).title)}`,
+      // Tags have a name where the other types have a title.
+      objects: lines(SAVED_OBJECTS_FILE).map((o) => {
+        const a = o.attributes as { title?: string; name?: string };
+        return `${o.type} ${o.id} ${JSON.stringify(a.title ?? a.name)}`;
+      }),
+    },
+    {
+      api: 'exceptions',
+      file: EXCEPTIONS_FILE,
+      objects: lines(EXCEPTIONS_FILE).map((o) =>
+        o.item_id
+          ? `exception-item ${o.item_id} ${JSON.stringify(o.name)}`
+          : `exception-list ${o.list_id} ${JSON.stringify(o.name)}`,
       ),
     },
     {
@@ -54,16 +67,20 @@ export function kibanaAssets(): KibanaAsset[] {
 
 const ENDPOINT = {
   saved_objects: '/api/saved_objects/_import?overwrite=true',
+  // Never overwritten: the list holds the SOC's own maintenance windows once installed.
+  exceptions: '/api/exception_lists/_import?overwrite=false',
   rules: '/api/detection_engine/rules/_import?overwrite=true',
 } as const;
 const PRIVILEGE = {
   saved_objects: 'Kibana feature privileges: Saved Objects Management (all), Dashboard and Discover (all)',
+  exceptions: 'Kibana feature privilege Security (all)',
   rules: 'Kibana feature privilege Security (all), and read on logs-encedo_hem.*',
 } as const;
 
 /**
  * Imports the dashboards (saved objects) and the detection rules. Both imports overwrite objects with
- * the same ids, so running it again changes nothing but the versions.
+ * the same ids, so running it again changes nothing but the versions. Before the rules, the planned-maintenance
+ * exception list they reference: created when missing, never overwritten (the result lists dashboards and rules).
  */
 export async function installKibanaAssets(
   conn: KibanaConnection,
@@ -112,11 +129,15 @@ export async function installKibanaAssets(
         success_count?: number;
         errors?: unknown[];
       };
+      // An exception list or item that already exists (409) is kept as it is, with the items added to it.
+      const existing = (e: unknown) => (e as { error?: { status_code?: number } }).error?.status_code === 409;
+      if (asset.api === 'exceptions' && (body.errors ?? []).every(existing)) continue;
       if (body.success === false || (body.errors && body.errors.length > 0))
         throw new KibanaError(
           `Kibana refused part of the ${asset.api} import: ${JSON.stringify(body.errors).slice(0, 500)}`,
         );
-      results.push({ api: asset.api, imported: body.successCount ?? body.success_count ?? asset.objects.length });
+      if (asset.api !== 'exceptions')
+        results.push({ api: asset.api, imported: body.successCount ?? body.success_count ?? asset.objects.length });
     }
   } finally {
     await dispatcher.close();

@@ -36,7 +36,7 @@ describe('a collection cycle', () => {
     const records = closedRecords(sim);
     expect(first.records).toBe(records);
     expect(await countDocs(es, `logs-encedo_hem.audit-${ns}`)).toBe(records);
-    expect(await countDocs(es, `logs-encedo_hem.integrity-${ns}`)).toBe(4);
+    expect(await countDocs(es, `logs-encedo_hem.integrity-${ns}`)).toBe(4 + 1); // a record per file, the status
     const second = await collector.cycle();
     expect(second).toMatchObject({ ok: true, filesIngested: 0, written: 0, earlier: 4 });
     expect(await countDocs(es, `logs-encedo_hem.audit-${ns}`)).toBe(records);

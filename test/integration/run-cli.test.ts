@@ -95,7 +95,8 @@ describe('the quick start', () => {
       .map((l) => JSON.parse(l) as { _index: string });
     const written = Number(/documents: ([\d,]+) written/.exec(r.stdout)![1]!.replaceAll(',', ''));
     expect(docs).toHaveLength(written);
-    expect(docs.filter((d) => d._index === 'logs-encedo_hem.integrity-default')).toHaveLength(6 + 1);
+    // A record per file, the alert, the device's status.
+    expect(docs.filter((d) => d._index === 'logs-encedo_hem.integrity-default')).toHaveLength(6 + 1 + 1);
   });
 });
 
@@ -115,7 +116,7 @@ describe('hem-forwarder run', () => {
     const audit = `logs-encedo_hem.audit-${ns}`;
     expect(await countDocs(es, audit)).toBe(ids.length);
     expect(await countDocs(es, audit, { ids: { values: ids } })).toBe(ids.length);
-    expect(await countDocs(es, `logs-encedo_hem.integrity-${ns}`)).toBe(7);
+    expect(await countDocs(es, `logs-encedo_hem.integrity-${ns}`)).toBe(7 + 2); // a record per file, two statuses
     const second = runCli(['run', '--once', '--config', path], { timeoutMs: 120_000 });
     expect(second.status).toBe(0);
     expect(second.stdout).toContain('0 files ingested');
