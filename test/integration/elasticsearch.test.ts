@@ -6,9 +6,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_ECS_FIELDS, AUDIT_VENDOR_FIELDS, CONSTANT_FIELDS } from '../../src/ecs/fields.js';
-import { type IndexDocument, RecordMapper } from '../../src/ecs/map.js';
-import { parseLogSync } from '../../src/logfile/parse.js';
-import { verifyLines } from '../../src/logfile/verify.js';
+import type { IndexDocument } from '../../src/ecs/map.js';
 import { ElasticsearchBulkSink } from '../../src/sinks/elasticsearch/bulk-sink.js';
 import { createElasticsearchClient } from '../../src/sinks/elasticsearch/client.js';
 import { SetupError, setupCluster } from '../../src/sinks/elasticsearch/setup.js';
@@ -16,6 +14,7 @@ import { SimulatedDevice } from '../../src/simulator/device.js';
 import { runCli } from '../helpers/cli.js';
 import { clusterUrl, countDocs, testClient, uniqueNamespace } from '../helpers/cluster.js';
 import { flatten } from '../helpers/ecs-validate.js';
+import { mappedDocuments } from '../helpers/documents.js';
 
 const client = testClient();
 let device: SimulatedDevice;
@@ -23,15 +22,7 @@ let fileText: string;
 
 /** A realistic multi-segment file from the simulator, mapped for namespace `ns`. */
 function documents(ns: string, text = fileText): IndexDocument[] {
-  const { records } = verifyLines(parseLogSync(Buffer.from(text, 'latin1')), device.loggerPublicKey);
-  const mapper = new RecordMapper({
-    device: { serial: device.serial },
-    fileId: '67757a8d',
-    header: 'Encedo nGINE FW v1.2.2',
-    namespace: ns,
-    created: new Date(),
-  });
-  return records.map((r) => mapper.map(r));
+  return mappedDocuments(device, text, ns);
 }
 
 async function index(

@@ -5,15 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertDocument } from '../../src/ecs/integrity.js';
-import { type IndexDocument, RecordMapper } from '../../src/ecs/map.js';
-import { parseLogSync } from '../../src/logfile/parse.js';
-import { verifyLines } from '../../src/logfile/verify.js';
+import type { IndexDocument } from '../../src/ecs/map.js';
 import { ElasticsearchBulkSink } from '../../src/sinks/elasticsearch/bulk-sink.js';
 import { createElasticsearchClient } from '../../src/sinks/elasticsearch/client.js';
 import { FINAL_PIPELINE, SetupError, setupCluster } from '../../src/sinks/elasticsearch/setup.js';
 import { SimulatedDevice } from '../../src/simulator/device.js';
 import { runCli } from '../helpers/cli.js';
 import { clusterUrl, countDocs, testClient, uniqueNamespace } from '../helpers/cluster.js';
+import { mappedDocuments } from '../helpers/documents.js';
 
 const client = testClient();
 const STREAMS = ['audit', 'integrity', 'deadletter'] as const;
@@ -25,16 +24,7 @@ let device: SimulatedDevice;
 type Source = { '@timestamp'?: string; event?: { ingested?: unknown; original?: string }; [k: string]: unknown };
 
 function auditDocuments(ns: string): IndexDocument[] {
-  const text = device.fileText(device.fileIds()[0]!)!;
-  const { records } = verifyLines(parseLogSync(Buffer.from(text, 'latin1')), device.loggerPublicKey);
-  const mapper = new RecordMapper({
-    device: { serial: device.serial },
-    fileId: '67757a8d',
-    header: 'Encedo nGINE FW v1.2.2',
-    namespace: ns,
-    created: new Date(),
-  });
-  return records.map((r) => mapper.map(r));
+  return mappedDocuments(device, device.fileText(device.fileIds()[0]!)!, ns);
 }
 
 /** A copy of `doc` (without the prebuilt JSON) whose source is changed by `edit`. */

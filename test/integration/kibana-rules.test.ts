@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNdjson } from '../helpers/documents.js';
 import { DeviceClient } from '../../src/device/client.js';
 import { RULES_FILE, SAVED_OBJECTS_FILE } from '../../src/kibana/install.js';
 import { type DeviceStatus, statusDocument } from '../../src/ecs/integrity.js';
@@ -9,14 +9,8 @@ import { flatten } from '../helpers/ecs-validate.js';
 import { kqlFields, kqlToQueryString } from '../helpers/kql.js';
 
 type Doc = Record<string, unknown>;
-const objects = readFileSync(SAVED_OBJECTS_FILE, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, any>);
-const rules = readFileSync(RULES_FILE, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, any>);
+const objects = readNdjson(SAVED_OBJECTS_FILE);
+const rules = readNdjson(RULES_FILE);
 
 const DAY = 86_400;
 /** The device clock runs 30 days behind: every audit event reaches the cluster 30 days after its @timestamp. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { readNdjson } from '../helpers/documents.js';
 import { EcsFlat } from '@elastic/ecs';
 import { STREAMS } from '../../src/ecs/fields.js';
 import { savedObjects } from '../../src/kibana/dashboards.js';
@@ -10,14 +11,8 @@ import { MIGRATION, MINIMUM_KIBANA } from '../../src/kibana/lens.js';
 import { runCli, runCliAsync } from '../helpers/cli.js';
 import { kqlToQueryString } from '../helpers/kql.js';
 
-const objects = readFileSync(SAVED_OBJECTS_FILE, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, any>);
-const rules = readFileSync(RULES_FILE, 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as Record<string, any>);
+const objects = readNdjson(SAVED_OBJECTS_FILE);
+const rules = readNdjson(RULES_FILE);
 
 const byId = new Map(objects.map((o) => [o.id as string, o]));
 const lensObjects = objects.filter((o) => o.type === 'lens');
