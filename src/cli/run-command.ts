@@ -56,6 +56,13 @@ async function run(argv: string[], out: Output): Promise<number> {
   // One collector per state: a second one would collect everything again and race on the checkpoints.
   const lock = await lockStateDir(config.state_dir);
   try {
+    // A state file that cannot be read (permissions, a directory in its place) is the operator's to fix:
+    // say so before anything starts, rather than failing that device's every cycle.
+    const store = createStore(config);
+    for (const d of config.devices) {
+      const found = await store.inspect(d.name);
+      if (found.verdict === 'unreadable') throw found.error;
+    }
     return await collect(config, values.once === true, log, out);
   } finally {
     await lock.release();

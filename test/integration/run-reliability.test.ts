@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +112,16 @@ describe('run: one instance per state, bounded and honest exits', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(`hem-forwarder: metrics.listen 127.0.0.1:${port}: address in use`);
     expect(existsSync(join(dir, 'state', '.lock'))).toBe(false);
+  });
+
+  it('an unreadable state file is one line and exit 2 before anything starts', async () => {
+    const { dir, path } = simConfig({ boots: 1, events: 5 });
+    mkdirSync(join(dir, 'state', 'sim.json'), { recursive: true }); // a directory where the file should be
+    const r = await runCliAsync(['run', '--once', '--config', path]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `hem-forwarder: cannot read the state file ${join(dir, 'state', 'sim.json')}: is a directory`,
+    );
   });
 
   it('with setup: false and the cluster down, --once ends at once with a clear error', async () => {
