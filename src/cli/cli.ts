@@ -2,6 +2,7 @@ import { IMPORT_USAGE, SETUP_USAGE, importCommand, setupCommand } from './setup-
 import { CHECK_CONFIG_USAGE, STATE_USAGE, checkConfigCommand, stateCommand } from './config-commands.js';
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
 import { EXIT_USAGE } from './errors.js';
+import { CUSTODY_USAGE, custodyCommand } from './custody-command.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { type Output, processOutput } from './output.js';
 import { PARSE_USAGE, parseCommand } from './parse-command.js';
@@ -25,6 +26,11 @@ const COMMANDS: Record<string, { run: Command; usage: string; summary: string }>
     run: stateCommand,
     usage: STATE_USAGE,
     summary: 'show or reset checkpoints, or accept a changed logger key',
+  },
+  custody: {
+    run: custodyCommand,
+    usage: CUSTODY_USAGE,
+    summary: "print the forwarder's custody signing key (public half and fingerprint) for an auditor to pin",
   },
   verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
   parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },

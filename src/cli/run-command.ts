@@ -10,6 +10,7 @@ import { Metrics, serveMetrics } from '../observability/metrics.js';
 import { Progress } from '../observability/progress.js';
 import { SetupError } from '../sinks/elasticsearch/setup.js';
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
+import { loadOrCreateCustodyKey } from '../state/custody-key.js';
 import { lockStateDir } from '../state/lock.js';
 import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
@@ -63,6 +64,10 @@ async function run(argv: string[], out: Output): Promise<number> {
       const found = await store.inspect(d.name);
       if (found.verdict === 'unreadable') throw found.error;
     }
+    // The custody signing key exists from the first run on, so an auditor can pin it (custody key).
+    const custody = await loadOrCreateCustodyKey(config.state_dir, config.custody?.signing_key);
+    if (custody.created)
+      log.info({ fingerprint: custody.key.fingerprint, path: custody.path }, 'created the custody signing key');
     return await collect(config, values.once === true, log, out);
   } finally {
     await lock.release();

@@ -26,7 +26,7 @@ export interface LoadedConfig {
 }
 
 /** Keys whose values are secrets: never shown in errors, a warning when written in the file. */
-export const SECRET_KEYS: readonly string[] = ['passphrase', 'api_key', 'password', 'bearer'];
+export const SECRET_KEYS: readonly string[] = ['passphrase', 'api_key', 'password', 'bearer', 'signing_key'];
 /**
  * The only keys where `${env:..}`/`${file:..}` are expanded: the secrets, and `hosts` (an Elasticsearch
  * URL may carry user:password, and is printed with it redacted). Anywhere else a reference is an error,

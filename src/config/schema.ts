@@ -182,6 +182,8 @@ export const configSchema = z
     output: output.default({ type: 'auto' }),
     /** Where `hem-forwarder setup` imports the dashboards and detection rules. */
     kibana: kibana.optional(),
+    /** Chain of custody: the forwarder's Ed25519 signing key (PKCS#8 PEM); default state_dir/custody-key.pem. */
+    custody: z.strictObject({ signing_key: secret.optional() }).optional(),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

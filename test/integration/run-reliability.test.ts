@@ -67,6 +67,7 @@ describe('run: one instance per state, bounded and honest exits', () => {
     expect((await first.done).status).toBe(0);
     expect(existsSync(join(dir, 'state', '.lock'))).toBe(false);
     expect((await runCliAsync(['run', '--once', '--config', path])).status).toBe(0);
+    expect(existsSync(join(dir, 'state', 'custody-key.pem'))).toBe(true); // made at the first run
   });
 
   it('SIGTERM during run --once reports the devices as interrupted and exits 3', async () => {
