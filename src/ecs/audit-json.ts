@@ -17,21 +17,19 @@
  * - hex digests computed here (sha256Hex) and ISO dates from Date#toISOString.
  */
 import type { CheckedRecord } from '../logfile/verify.js';
-import { type EventCode, RESULT_CODES, SEVERITY_SCORE, eventCode } from './catalogue.js';
+import { type EventCode, SEVERITY_SCORE } from './catalogue.js';
 import {
   AUDIT_DATASET,
   ECS_VERSION,
   EVENT_MODULE,
   type MalformedCheckedRecord,
   type MapContext,
-  MIN_RELIABLE_DEVICE_TIME,
   type WellFormedRecord,
   dataStreamOf,
-  decodeData,
   logOf,
   messageOf,
   observerOf,
-  outcomeOf,
+  recordFacts,
   severityOf,
   sha256Hex,
   uniqueKinds,
@@ -95,13 +93,10 @@ export class AuditJsonBuilder {
   }
 
   #record(checked: WellFormedRecord): string {
-    const r = checked.record;
-    const info = eventCode(r.event);
-    const resultName = RESULT_CODES[r.result]!.name;
-    const outcome = outcomeOf(info, r.result, checked.status === 'verified');
-    const timeReliable = r.time >= MIN_RELIABLE_DEVICE_TIME;
-    const decoded = decodeData(info, r);
-    const selfGenerated = this.#ctx.isSelfGenerated?.(r) ?? false;
+    const { r, info, resultName, outcome, timeReliable, decoded, selfGenerated } = recordFacts(
+      checked,
+      this.#ctx.isSelfGenerated,
+    );
 
     let vendor =
       `{"event":{"name":${q(info.name)}},"result":{"code":${r.result},"name":"${resultName}"}` +

@@ -51,14 +51,28 @@ export function auditDocument(checked: CheckedRecord, ctx: MapContext): EcsDocum
   return checked.status === 'malformed' ? malformedDocument(checked, ctx) : recordDocument(checked, ctx);
 }
 
-function recordDocument(checked: WellFormedRecord, ctx: MapContext): EcsDocument {
+/** What both builders derive from a record, once: the readable and the fast document must agree on it. */
+export function recordFacts(checked: WellFormedRecord, isSelfGenerated: MapContext['isSelfGenerated']) {
   const r = checked.record;
   const info = eventCode(r.event);
   const resultName = RESULT_CODES[r.result]!.name;
   const outcome = outcomeOf(info, r.result, checked.status === 'verified');
-  const timeReliable = r.time >= MIN_RELIABLE_DEVICE_TIME;
-  const decoded = decodeData(info, r);
-  const selfGenerated = ctx.isSelfGenerated?.(r) ?? false;
+  return {
+    r,
+    info,
+    resultName,
+    outcome,
+    timeReliable: r.time >= MIN_RELIABLE_DEVICE_TIME,
+    decoded: decodeData(info, r),
+    selfGenerated: isSelfGenerated?.(r) ?? false,
+  };
+}
+
+function recordDocument(checked: WellFormedRecord, ctx: MapContext): EcsDocument {
+  const { r, info, resultName, outcome, timeReliable, decoded, selfGenerated } = recordFacts(
+    checked,
+    ctx.isSelfGenerated,
+  );
   const tags = selfGenerated ? [...(ctx.device.tags ?? []), 'self_generated'] : (ctx.device.tags ?? []);
   const user = userOf(r);
   const created = ctx.created.toISOString();
