@@ -262,14 +262,14 @@ export class DeviceClient {
       for (const id of answer.id) {
         if (ids.has(id) || rejected.has(id)) continue;
         added++;
-        if (!LOG_FILE_ID.test(id)) rejected.add(id.slice(0, 80));
+        if (!LOG_FILE_ID.test(id)) rejected.add(id);
         else if (ids.size < this.#o.maxFiles) ids.add(id);
         else truncated = true;
       }
       if (added === 0 || truncated) break;
       offset += answer.id.length;
     }
-    return { ids: [...ids].sort(), rejected: [...rejected], truncated };
+    return { ids: [...ids].sort(), rejected: [...rejected].map((id) => id.slice(0, 80)), truncated };
   }
 
   /**
@@ -500,6 +500,7 @@ export class DeviceClient {
         what,
         late,
         deadline: deadline.signal,
+        idleMs: this.#o.responseTimeoutMs,
       });
       const status = res.statusCode ?? 0;
       if (status !== 200) {
@@ -524,7 +525,7 @@ export class DeviceClient {
  * it ends short of its Content-Length (a dropped connection), or when the request deadline passes.
  */
 async function* boundedBody(
-  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  body: AsyncIterable<Buffer> & { destroy(error?: Error): unknown },
   o: {
     limit: number;
     declared: number | null;
@@ -533,6 +534,7 @@ async function* boundedBody(
     what: string;
     late: () => DeviceError;
     deadline: AbortSignal;
+    idleMs: number;
   },
 ): AsyncGenerator<Buffer> {
   const tooLarge = () =>
@@ -545,11 +547,22 @@ async function* boundedBody(
     throw tooLarge();
   }
   let received = 0;
+  const chunks = body[Symbol.asyncIterator]();
   try {
-    for await (const chunk of body) {
-      received += chunk.length;
+    for (;;) {
+      // The idle timeout runs only while we wait for the device; a consumer that holds the body back
+      // (a slow output, backpressure) is not the device hanging.
+      const idle = setTimeout(() => body.destroy(new TransportTimeout('answer')), o.idleMs);
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } finally {
+        clearTimeout(idle);
+      }
+      if (next.done) break;
+      received += next.value.length;
       if (received > o.limit) throw tooLarge();
-      yield chunk;
+      yield next.value;
     }
   } catch (err) {
     body.destroy();

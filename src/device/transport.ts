@@ -21,7 +21,7 @@ export interface TransportOptions {
   readonly origin: URL;
   readonly tls: DeviceTls;
   readonly connectTimeoutMs: number;
-  /** Time allowed for the headers, and between two pieces of a body. */
+  /** Time allowed for the headers (the client times the pieces of a body itself, see boundedBody). */
   readonly responseTimeoutMs: number;
   readonly device: string;
   readonly log: Log;
@@ -93,7 +93,6 @@ export class DeviceTransport {
       });
       req.on('response', (res) => {
         clearTimeout(timer);
-        res.socket.setTimeout(this.#o.responseTimeoutMs, () => res.destroy(new TransportTimeout('answer')));
         resolve(res);
       });
       req.on('error', (err) => {
