@@ -12,6 +12,7 @@ import { SetupError } from '../sinks/elasticsearch/setup.js';
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
 import { loadOrCreateCustodyKey } from '../state/custody-key.js';
 import { lockStateDir } from '../state/lock.js';
+import type { StateStore } from '../state/store.js';
 import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
@@ -68,13 +69,13 @@ async function run(argv: string[], out: Output): Promise<number> {
     const custody = await loadOrCreateCustodyKey(config.state_dir, config.custody?.signing_key);
     if (custody.created)
       log.info({ fingerprint: custody.key.fingerprint, path: custody.path }, 'created the custody signing key');
-    return await collect(config, values.once === true, log, out);
+    return await collect(config, store, values.once === true, log, out);
   } finally {
     await lock.release();
   }
 }
 
-async function collect(config: Config, once: boolean, log: Logger, out: Output): Promise<number> {
+async function collect(config: Config, store: StateStore, once: boolean, log: Logger, out: Output): Promise<number> {
   let output: Awaited<ReturnType<typeof createOutput>>;
   try {
     output = await createOutput(config, log);
@@ -88,7 +89,6 @@ async function collect(config: Config, once: boolean, log: Logger, out: Output):
   const { sink } = output;
   const metrics = new Metrics(() => sink.stats);
   const progress = new Progress(process.stderr);
-  const store = createStore(config);
   const onFile = (d: string, done: number, total: number) => progress.update(d, done, total);
   const devices = await createDevices(config, { sink, outputId: output.id, store, log, metrics, onFile });
   const results = new Map<string, CycleResult>();

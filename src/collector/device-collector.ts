@@ -22,7 +22,7 @@ import { Checkpoint } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
 import { type FileDecision, decideFile } from './file-policy.js';
 import { finishFile, writeRecords } from './ingest-file.js';
-import { decideLoggerKey } from './key-policy.js';
+import { decideLoggerKey, haltStands } from './key-policy.js';
 
 export interface DeviceCollectorOptions {
   readonly config: DeviceConfig;
@@ -148,7 +148,7 @@ export class DeviceCollector {
       if (recovered) result.alerts += await this.#reportCorruptState(recovered);
       const state = checkpoint.state;
       this.#seen.state = state;
-      if (state.halted && state.halted.newKey !== config.logger_key) return this.#halted(result, state);
+      if (haltStands(state, config.logger_key ?? null)) return this.#halted(result, state);
       const description = await this.#o.client.describe();
       this.#seen.description = description;
       this.#progress();
@@ -158,7 +158,7 @@ export class DeviceCollector {
           'the device at this address has a different serial than before',
         );
       }
-      checkpoint.stage({ kind: 'serial', serial: description.serial });
+      if (state.serial !== description.serial) checkpoint.stage({ kind: 'serial', serial: description.serial });
       const device: DeviceContext = {
         serial: description.serial,
         hostname: description.hostname,
@@ -203,10 +203,8 @@ export class DeviceCollector {
       const waiting = pending.filter(
         (id) => !state.files.get(id)?.outputs.includes(this.#o.outputId) && id !== result.locked,
       );
-      metrics.lag.set(
-        { device: this.name },
-        waiting.length === 0 ? 0 : Math.max(0, Date.now() / 1000 - Number.parseInt(waiting[0]!, 16) || 0),
-      );
+      const oldest = waiting.length === 0 ? null : bootTime(waiting[0]!);
+      metrics.lag.set({ device: this.name }, oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
       await checkpoint.flush();
       result.interrupted = signal?.aborted ?? false;
       if (!result.interrupted) metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
@@ -233,6 +231,7 @@ export class DeviceCollector {
     const ingested = state
       ? [...state.files.values()].filter((f) => f.outputs.includes(this.#o.outputId)).map((f) => f.id)
       : [];
+    const lastIngested = ingested.reduce<string | null>((max, id) => (max === null || id > max ? id : max), null);
     const trusted = state?.loggerKey.trusted ?? null;
     const status: DeviceStatus = {
       state: result.halted ? 'halted' : failing ? 'failing' : 'ok',
@@ -240,7 +239,7 @@ export class DeviceCollector {
       consecutiveFailures: this.#failures,
       lastError: failing ? errorCode(result.error) : null,
       lastSuccess: this.#lastSuccess,
-      lastFileIngested: ingested.length > 0 ? ingested.sort().at(-1)! : null,
+      lastFileIngested: lastIngested,
       currentFile: this.#currentFile,
       loggerKey: trusted === null ? null : { fingerprint: keyFingerprint(trusted), source: state!.loggerKey.source },
     };

@@ -33,6 +33,15 @@ export interface KeyDecision {
  * first use, so files signed by that first-use key no longer verify. Every trusted key is kept, so
  * files written before a wipe still verify.
  */
+/**
+ * Whether a halt still holds. Pinning the key the halt was waiting for is the operator's decision, like
+ * accept-key (unless a key was accepted since, which outranks the config).
+ */
+export function haltStands(state: Pick<DeviceState, 'loggerKey' | 'halted'>, pinned: string | null): boolean {
+  if (state.halted === null) return false;
+  return !(pinned !== null && state.halted.newKey === pinned && state.loggerKey.source !== 'accepted');
+}
+
 export function decideLoggerKey(input: KeyPolicyInput): KeyDecision {
   const { pinned, deviceKey, now } = input;
   let { loggerKey, knownKeys, halted } = input.state;
@@ -44,8 +53,7 @@ export function decideLoggerKey(input: KeyPolicyInput): KeyDecision {
     }
     loggerKey = { trusted: pinned, source: 'config', since: now };
   }
-  // Pinning the key a halt was waiting for is the operator's decision, like accept-key.
-  if (halted && pinned !== null && halted.newKey === pinned && loggerKey.source !== 'accepted') halted = null;
+  if (halted && !haltStands({ loggerKey, halted }, pinned)) halted = null;
   let trusted = loggerKey.source === 'accepted' ? loggerKey.trusted : (pinned ?? loggerKey.trusted);
   let firstUse = false;
   if (trusted === null) {

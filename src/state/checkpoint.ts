@@ -48,10 +48,7 @@ export class Checkpoint {
 
   async flush(): Promise<void> {
     if (!this.#dirty) return;
-    this.#state = {
-      ...this.#state,
-      revision: await this.#store.save(this.#state, { ifRevision: this.#state.revision }),
-    };
+    this.#state.revision = await this.#store.save(this.#state, { ifRevision: this.#state.revision });
     this.#dirty = false;
   }
 }

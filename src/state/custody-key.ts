@@ -24,6 +24,11 @@ export async function loadOrCreateCustodyKey(
 ): Promise<{ key: CustodyKey; path: string | null; created: boolean }> {
   if (configured) return { key: parse(configured.reveal(), 'custody.signing_key'), path: null, created: false };
   const path = join(stateDir, CUSTODY_KEY_FILE);
+  const existing = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw ioError(path, err);
+  });
+  if (existing !== null) return { key: parse(existing, path), path, created: false };
   let created = false;
   // Written whole under a temporary name, then linked into place: a reader never sees half a key, and of
   // two processes creating it at once, one key wins for both.

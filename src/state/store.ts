@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PROBLEM_KINDS } from '../logfile/verify.js';
@@ -145,7 +145,15 @@ export type StateInspection =
 
 /** One JSON file per device under `state_dir`, written atomically: temp file, fsync, rename, fsync dir. */
 export class FileStateStore implements StateStore {
+  /** Per device: the revision, size and time of the file as this store last read or wrote it. */
+  readonly #seen = new Map<string, { revision: number; mtimeMs: number; size: number }>();
+
   constructor(readonly dir: string) {}
+
+  async #remember(device: string, revision: number): Promise<void> {
+    const s = await stat(this.#path(device));
+    this.#seen.set(device, { revision, mtimeMs: s.mtimeMs, size: s.size });
+  }
 
   #path(device: string): string {
     return join(this.dir, `${device}.json`);
@@ -161,7 +169,10 @@ export class FileStateStore implements StateStore {
       throw new StateReadError(path, (err as NodeJS.ErrnoException).code, { cause: err });
     }
     const decoded = decodeState(text, device);
-    if ('state' in decoded) return { state: decoded.state, recovered: null };
+    if ('state' in decoded) {
+      await this.#remember(device, decoded.state.revision);
+      return { state: decoded.state, recovered: null };
+    }
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(path, aside);
     return { state: emptyState(device), recovered: aside };
@@ -188,9 +199,13 @@ export class FileStateStore implements StateStore {
     await mkdir(this.dir, { recursive: true });
     const path = this.#path(state.device);
     if (options.ifRevision !== undefined) {
-      const stored = await this.inspect(state.device);
-      const revision = stored.verdict === 'ok' ? stored.state.revision : 0;
-      if (stored.verdict !== 'none' && revision !== options.ifRevision) {
+      // The file as this store last read or wrote it (same size and time) needs no second reading.
+      const known = this.#seen.get(state.device);
+      const now = await stat(path).catch(() => null);
+      const unchanged = known !== undefined && now !== null && now.mtimeMs === known.mtimeMs && now.size === known.size;
+      const stored = unchanged ? null : await this.inspect(state.device);
+      const revision = unchanged ? known.revision : stored?.verdict === 'ok' ? stored.state.revision : 0;
+      if (stored?.verdict !== 'none' && revision !== options.ifRevision) {
         throw new StateConflictError(
           `${path} changed underneath (revision ${revision}, expected ${options.ifRevision}); not overwritten`,
         );
@@ -212,6 +227,7 @@ export class FileStateStore implements StateStore {
     } finally {
       await dir.close();
     }
+    await this.#remember(state.device, next.revision);
     return next.revision;
   }
 
