@@ -98,7 +98,7 @@ export async function stateCommand(argv: string[], out: Output): Promise<number>
   if (!state.knownKeys.includes(key)) state.knownKeys.push(key);
   state.halted = null;
   try {
-    await store.save(state);
+    await store.save(state, { ifRevision: state.revision }); // never over a state a run saved meanwhile
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined) throw err;

@@ -228,7 +228,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
         continue;
       }
       const { verdict, summary: result } = ingested;
-      if (!verdict.valid && exit === EXIT_OK) exit = EXIT_INVALID;
+      if ((!verdict.valid || result.deadLettered > 0) && exit === EXIT_OK) exit = EXIT_INVALID;
       await out.line(
         `${file}: ${verdict.valid ? 'valid' : 'INVALID'}; ` +
           `${verdict.lines.verified}/${verdict.lines.total} records verified; ` +

@@ -111,10 +111,12 @@ const device = z
 
 const elasticsearch = z
   .strictObject({
+    // URLs only: a host may come by reference (it can carry user:password), so it must not carry a file.
     hosts: z
       .array(z.string())
       .default([])
-      .transform((h) => h.filter((x) => x !== '')),
+      .transform((h) => h.filter((x) => x !== ''))
+      .pipe(z.array(z.url({ protocol: /^https?$/ }))),
     cloud_id: z.string().min(1).optional(),
     api_key: secret.optional(),
     username: z.string().min(1).optional(),

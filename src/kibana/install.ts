@@ -123,12 +123,12 @@ export async function installKibanaAssets(
         );
       if (res.status !== 200)
         throw new KibanaError(`Kibana answered HTTP ${res.status} importing ${asset.api}: ${text.slice(0, 300)}`);
-      const body = JSON.parse(text) as {
-        success?: boolean;
-        successCount?: number;
-        success_count?: number;
-        errors?: unknown[];
-      };
+      let body: { success?: boolean; successCount?: number; success_count?: number; errors?: unknown[] };
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        throw new KibanaError(`Kibana answered 200 importing ${asset.api}, but not with JSON: ${text.slice(0, 200)}`);
+      }
       // An exception list or item that already exists (409) is kept as it is, with the items added to it.
       const existing = (e: unknown) => (e as { error?: { status_code?: number } }).error?.status_code === 409;
       if (asset.api === 'exceptions' && (body.errors ?? []).every(existing)) continue;

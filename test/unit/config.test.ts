@@ -149,6 +149,14 @@ describe('config', () => {
       expect(r.stdout + r.stderr).not.toContain('top-secret-value');
     });
 
+    it('check-config does not print a referenced file through hosts: hosts must be URLs', () => {
+      const path = file(`${DEVICE}output:\n  elasticsearch:\n    hosts: ["\${file:${secretFile}}"]\n`);
+      const r = runCli(['check-config', '--config', path], { env: { PW: 'x' } });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('output.elasticsearch.hosts[0]');
+      expect(r.stdout + r.stderr).not.toContain('top-secret-value');
+    });
+
     it('secret keys and hosts still expand', () => {
       const es = `  elasticsearch:\n    hosts: ["\${env:ES}"]\n    api_key: \${file:${secretFile}}\n`;
       const text = `${DEVICE}output:\n${es}`;
