@@ -3,6 +3,7 @@
  * catalogue of @elastic/ecs, and the Kibana saved objects and detection rules from src/kibana/. `--check` compares
  * instead of writing and exits 1 when a file is stale.
  */
+import { FINAL_PIPELINE, RETENTION_PLACEHOLDER } from '../src/sinks/elasticsearch/setup.js';
 import { EcsFlat, EcsVersion } from '@elastic/ecs';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -57,9 +58,7 @@ function nest(types: Record<string, Record<string, unknown>>): Record<string, un
   return root;
 }
 
-export const RETENTION_PLACEHOLDER = '365d';
 /** Runs on every index of every stream (index.final_pipeline); setup installs it before the index templates. */
-export const FINAL_PIPELINE = 'logs-encedo_hem@final';
 
 export function generate(): Map<string, string> {
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -1,12 +1,5 @@
-import {
-  type KeyObject,
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  verify,
-} from 'node:crypto';
+import { type KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { ed25519Verify } from '../shared/ed25519.js';
 
 /** The forwarder's custody signing key: Ed25519, the private half never leaves the process. */
 export interface CustodyKey {
@@ -50,11 +43,5 @@ export function signWithCustodyKey(key: CustodyKey, message: Uint8Array): Buffer
 
 /** Whether `signature` is `publicKey`'s signature of `message`; a malformed key or signature is simply false. */
 export function verifyCustodySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.length !== 32) return false;
-  try {
-    const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-    return verify(null, message, key, signature);
-  } catch {
-    return false;
-  }
+  return ed25519Verify(signature, message, publicKey);
 }

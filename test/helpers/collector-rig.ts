@@ -30,6 +30,8 @@ export interface Rig {
   store: FileStateStore;
   ns: string;
   sink: ElasticsearchBulkSink;
+  /** The metrics every collector of this rig reports to. */
+  metrics: Metrics;
   /** Another collector on the same device, state and output, with config changes (a restart). */
   restart: (device?: Record<string, unknown>, outputId?: string) => DeviceCollector;
   alerts: (kind?: string) => Promise<{ kind: string; message: string }[]>;
@@ -86,6 +88,7 @@ export async function rig(
   });
   const store = new FileStateStore(mkdtempSync(join(tmpdir(), 'hemfwd-state-')));
   const outputId = options.outputId ?? 'elasticsearch:test';
+  const metrics = new Metrics();
   const collectorFor = (c: DeviceConfig, id: string) =>
     new DeviceCollector({
       config: c,
@@ -94,7 +97,7 @@ export async function rig(
       outputId: id,
       store,
       log: pino({ level: 'silent' }),
-      metrics: new Metrics(),
+      metrics,
     });
   const collector = collectorFor(config, outputId);
   const restart = (device?: Record<string, unknown>, id = outputId) =>
@@ -117,5 +120,5 @@ export async function rig(
       message: (h._source as { message: string }).message,
     }));
   };
-  return { sim, collector, store, ns, sink, alerts, restart };
+  return { sim, collector, store, ns, sink, alerts, restart, metrics };
 }

@@ -75,6 +75,19 @@ describe('the device status stream', () => {
     expect(docs.at(-1)!.encedo_hem.status).toMatchObject({ state: 'halted', halted: true });
   });
 
+  it('measures the unreleased window from the boot time: a device up for 10 days, document and metric', async () => {
+    const TEN_DAYS = 10 * 86_400;
+    const r = await rig({ sim: { clock: () => Math.floor(Date.now() / 1000) - TEN_DAYS } });
+    await r.collector.cycle();
+    const status = (await statusDocs(r))[0]!.encedo_hem.status;
+    // The device clock is 10 days behind, so its current boot began 10 days ago by our clock.
+    expect(status.unreleased_seconds as number).toBeGreaterThanOrEqual(TEN_DAYS);
+    expect(status.unreleased_seconds as number).toBeLessThan(TEN_DAYS + 120);
+    const metric = (await r.metrics.unreleased.get()).values.find((v) => v.labels.device === 'hem1')!.value;
+    expect(metric).toBeGreaterThanOrEqual(TEN_DAYS);
+    expect(metric).toBeLessThan(TEN_DAYS + 120);
+  });
+
   it('writes one at least every status_interval even when nothing changed', async () => {
     const r = await rig({ device: { status_interval: '1ms' } });
     await r.collector.cycle();

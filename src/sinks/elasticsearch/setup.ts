@@ -35,6 +35,8 @@ export const POLICY_NAME = 'logs-encedo_hem';
 /** Sets event.ingested from the cluster's clock; every index template names it as index.final_pipeline. */
 export const FINAL_PIPELINE = 'logs-encedo_hem@final';
 export const DEFAULT_RETENTION = D.elasticsearch.retention;
+/** What the shipped ILM policy says for the delete phase; setup puts the configured retention there. */
+export const RETENTION_PLACEHOLDER = '365d';
 
 interface Asset {
   readonly kind: AssetKind;
@@ -66,7 +68,7 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
   if (engine.kind === 'elasticsearch') {
     for (const { name, body } of read('ilm')) {
       const text = JSON.stringify(body).replaceAll(
-        `"min_age":"${DEFAULT_RETENTION}"`,
+        `"min_age":"${RETENTION_PLACEHOLDER}"`,
         `"min_age":"${options.retention ?? DEFAULT_RETENTION}"`,
       );
       assets.push({ kind: 'ilm_policy', name, body: JSON.parse(text) as Record<string, unknown> });
@@ -137,9 +139,11 @@ export async function setupCluster(
     else if (installedMeta?.content_hash === ourMeta.content_hash) action = 'unchanged';
     else if (compareVersions(installedVersion!, PACKAGE_VERSION) > 0) action = 'skip_newer';
     else action = 'update';
-    if (asset.kind === 'ingest_pipeline') await checkPipelineRenders(client, asset);
+    // Only when it is about to be installed: an unchanged pipeline has been rendering all along.
+    const installing = action === 'create' || action === 'update';
+    if (asset.kind === 'ingest_pipeline' && installing) await checkPipelineRenders(client, asset);
     actions.push({ kind: asset.kind, name: asset.name, action, installedVersion, version: PACKAGE_VERSION });
-    if (!options.dryRun && (action === 'create' || action === 'update')) await install(client, asset);
+    if (!options.dryRun && installing) await install(client, asset);
   }
   return { engine, actions };
 }
