@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ForwarderError } from '../shared/errors.js';
@@ -42,15 +42,30 @@ export async function lockStateDir(dir: string): Promise<StateLock> {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(path, err);
       }
-      const owner = await readOwner(path);
-      if (owner && (owner.host !== me.host || isRunning(owner.pid))) {
-        throw new StateLockError(
-          `state_dir ${dir} is in use by another hem-forwarder (pid ${owner.pid} on ` +
-            `${owner.host} since ${owner.since}); ` +
+      const seen = await readFile(path, 'utf8').catch(() => '');
+      const owner = parseOwner(seen);
+      const inUse = (o: Owner) =>
+        new StateLockError(
+          `state_dir ${dir} is in use by another hem-forwarder (pid ${o.pid} on ${o.host} since ${o.since}); ` +
             `stop it, give this instance a state_dir of its own, or remove ${path} if that process is gone`,
         );
+      if (owner && (owner.host !== me.host || isRunning(owner.pid))) throw inUse(owner);
+      // Stale (its process is gone, or unreadable junk). Moved aside rather than removed, and checked: if
+      // another process took it over in between, that fresh lock is put back and this one gives way.
+      const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const moved = await rename(path, aside).then(
+        () => true,
+        () => false,
+      );
+      if (moved) {
+        const taken = await readFile(aside, 'utf8').catch(() => '');
+        if (taken !== seen) {
+          await link(aside, path).catch(() => undefined);
+          await rm(aside, { force: true });
+          throw inUse(parseOwner(taken) ?? { pid: 0, host: '?', since: '?' });
+        }
+        await rm(aside, { force: true });
       }
-      await rm(path, { force: true }); // stale: its process is gone (or the file is unreadable junk)
     }
   } finally {
     await rm(temp, { force: true });
@@ -65,8 +80,12 @@ export async function lockStateDir(dir: string): Promise<StateLock> {
 }
 
 async function readOwner(path: string): Promise<Owner | null> {
+  return parseOwner(await readFile(path, 'utf8').catch(() => ''));
+}
+
+function parseOwner(text: string): Owner | null {
   try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as Owner;
+    const owner = JSON.parse(text) as Owner;
     return Number.isInteger(owner.pid) && typeof owner.host === 'string' ? owner : null;
   } catch {
     return null;
