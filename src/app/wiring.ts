@@ -19,6 +19,16 @@ import { HemSimulator } from '../simulator/server.js';
 import { FileStateStore, type StateStore } from '../state/store.js';
 import { DeviceCollector } from '../collector/device-collector.js';
 
+/** Where an Elasticsearch output points, for messages: the cloud id's name or the hosts, passwords redacted. */
+export function describeElasticsearch(es: ElasticsearchConfig): string {
+  return es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ');
+}
+
+/** The dead-letter file of an Elasticsearch output: configured, or under state_dir. */
+export function deadLetterFileOf(config: Config): string {
+  return config.output.elasticsearch?.dead_letter_file ?? join(config.state_dir, D.elasticsearch.deadLetterFileName);
+}
+
 export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchConnection {
   return {
     hosts: es.hosts,
@@ -70,16 +80,13 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     flushCount: es.flush_count,
     flushIntervalMs: es.flush_interval,
     concurrency: es.concurrency,
-    deadLetterFile: es.dead_letter_file ?? join(config.state_dir, D.elasticsearch.deadLetterFileName),
+    deadLetterFile: deadLetterFileOf(config),
     log: log.child({ component: 'output' }),
   });
   return {
     sink,
     id: `elasticsearch:${engine.clusterUuid}`,
-    description:
-      `Elasticsearch ` +
-      `${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')}` +
-      ` (data streams logs-encedo_hem.*)`,
+    description: `Elasticsearch ${describeElasticsearch(es)} (data streams logs-encedo_hem.*)`,
     client,
   };
 }

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { createStore } from '../app/wiring.js';
+import { DEFAULTS as D } from '../config/defaults.js';
+import { createStore, describeElasticsearch } from '../app/wiring.js';
 import { type LoadedConfig, ConfigError, loadConfig } from '../config/load.js';
 import { type Config, effectiveOutput } from '../config/schema.js';
-import { redactUrl } from '../shared/redact.js';
 import type { StateStore } from '../state/store.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
@@ -40,9 +40,9 @@ function describeOutput(c: Config): string {
   const kind = effectiveOutput(c);
   const es = c.output.elasticsearch;
   if (kind === 'elasticsearch' && es) {
-    return `elasticsearch (${es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ')})`;
+    return `elasticsearch (${describeElasticsearch(es)})`;
   }
-  if (kind === 'file') return `file (${c.output.file?.dir ?? 'data/out'})`;
+  if (kind === 'file') return `file (${c.output.file?.dir ?? D.file.dir})`;
   return kind;
 }
 

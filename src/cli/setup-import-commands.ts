@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { createReadStream, readFileSync } from 'node:fs';
-import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { type Client, errors } from '@elastic/elasticsearch';
 import type { Config } from '../config/schema.js';
@@ -13,13 +11,14 @@ import { connectionFromEnv, createElasticsearchClient } from '../sinks/elasticse
 import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
 import { SinkError } from '../sinks/sink.js';
 import { ForwarderError } from '../shared/errors.js';
+import { HashingTap } from '../shared/hashing-tap.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
-import { elasticsearchConnection } from '../app/wiring.js';
+import { deadLetterFileOf, describeElasticsearch, elasticsearchConnection } from '../app/wiring.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
 export const SETUP_USAGE =
@@ -37,7 +36,7 @@ function clusterFrom(
   values: { config?: string | undefined; elasticsearch?: string | undefined },
   out: Output,
   usage: string,
-): { client: Client; where: string; retention?: string } | null {
+): { client: Client; where: string; retention?: string; deadLetterFile?: string } | null {
   if (values.config && values.elasticsearch) throw new UsageError('give either --config or --elasticsearch, not both');
   if (values.config) {
     const loaded = loadOrReport(values.config, out, usage);
@@ -45,8 +44,9 @@ function clusterFrom(
     const es = loaded.config.output.elasticsearch;
     if (!es || (es.hosts.length === 0 && !es.cloud_id))
       throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
-    const where = es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ');
-    return { client: createElasticsearchClient(elasticsearchConnection(es)), where, retention: es.retention };
+    const where = describeElasticsearch(es);
+    const client = createElasticsearchClient(elasticsearchConnection(es));
+    return { client, where, retention: es.retention, deadLetterFile: deadLetterFileOf(loaded.config) };
   }
   const url = values.elasticsearch;
   if (!url) throw new UsageError(`--config FILE or --elasticsearch URL is required (${ENV_NOTE})`);
@@ -176,7 +176,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       'key-file': { type: 'string' },
       serial: { type: 'string' },
       namespace: { type: 'string', default: D.device.namespace },
-      'dead-letter-file': { type: 'string', default: join(D.stateDir, D.elasticsearch.deadLetterFileName) },
+      'dead-letter-file': { type: 'string' },
     },
   });
   if (positionals.length === 0) throw new UsageError(`no FILE given; usage: ${IMPORT_USAGE}`);
@@ -190,7 +190,10 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   const cluster = clusterFrom(values, out, IMPORT_USAGE);
   if (!cluster) return EXIT_USAGE;
   const { client, where } = cluster;
-  const sink = new ElasticsearchBulkSink({ client, deadLetterFile: values['dead-letter-file'] });
+  // As `run` would: the config's dead_letter_file or state_dir, else the default state_dir.
+  const deadLetterFile =
+    values['dead-letter-file'] ?? cluster.deadLetterFile ?? join(D.stateDir, D.elasticsearch.deadLetterFileName);
+  const sink = new ElasticsearchBulkSink({ client, deadLetterFile });
   let exit = EXIT_OK;
   try {
     if (!(await client.indices.existsIndexTemplate({ name: 'logs-encedo_hem.audit' }))) {
@@ -198,27 +201,17 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       return EXIT_USAGE;
     }
     for (const file of positionals) {
-      const hash = createHash('sha256');
-      let size = 0;
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
       const fileId = fileIdFromName(file);
+      const tap = new HashingTap(fileId);
       let ingested: IngestedFile;
       try {
         ingested = await ingestFile(sink, {
           unitId: file,
-          source: createReadStream(file, { highWaterMark: 64 * 1024 })
-            .on('error', (e) => tap.destroy(e))
-            .pipe(tap),
+          source: tap.through(createReadStream(file, { highWaterMark: 64 * 1024 })),
           loggerKey: key,
           context: { device: { serial: values.serial }, fileId, namespace: values.namespace, created: new Date() },
           deviceName: values.serial,
-          file: () => ({ id: fileId, sha256: hash.digest('hex'), size }),
+          file: () => tap.file(),
         });
       } catch (err) {
         // An output failure (SinkError has a code too) ends the import; only a file that cannot be read is skipped.

@@ -21,6 +21,7 @@ import type { Sink, UnitSummary } from '../sinks/sink.js';
 import { Checkpoint } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
 import { type FileDecision, decideFile } from './file-policy.js';
+import { HashingTap } from '../shared/hashing-tap.js';
 import { finishFile, writeRecords } from './ingest-file.js';
 import { decideLoggerKey, haltStands } from './key-policy.js';
 
@@ -637,26 +638,6 @@ function bootTime(fileId: string): Date | null {
 
 function keyFingerprint(base64Key: string): string {
   return createHash('sha256').update(Buffer.from(base64Key, 'base64')).digest('hex');
-}
-
-/** SHA-256 and size of a body as it streams past. */
-class HashingTap {
-  readonly #hash = createHash('sha256');
-  #size = 0;
-
-  constructor(readonly id: string) {}
-
-  async *through(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const chunk of body) {
-      this.#hash.update(chunk);
-      this.#size += chunk.length;
-      yield chunk;
-    }
-  }
-
-  file(): FetchedFile {
-    return { id: this.id, sha256: this.#hash.digest('hex'), size: this.#size };
-  }
 }
 
 /**

@@ -32,7 +32,7 @@ export const DEFAULTS = {
     concurrency: 2,
     retryBaseMs: 500,
     retryMaxMs: 30_000,
-    /** Under state_dir (with `run`) or the working directory (`import`). */
+    /** Under state_dir (the config's, or the default one for `import --elasticsearch`). */
     deadLetterFileName: 'deadletter.ndjson',
   },
   file: { dir: 'data/out', maxBytes: 100 * 1024 * 1024 },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileIdentity } from '../shared/hashing-tap.js';
 import type { FileVerdict, ProblemKind } from '../logfile/verify.js';
 import { SEVERITY_SCORE } from './catalogue.js';
 import { type DeviceContext, ECS_VERSION, EVENT_MODULE, type IndexDocument, observerOf } from './map.js';
@@ -27,11 +28,8 @@ export interface IntegrityContext {
   readonly now: Date;
 }
 
-export interface FetchedFile {
-  readonly id: string;
-  readonly sha256: string;
-  readonly size: number;
-}
+/** A log file as it was fetched: id, SHA-256 of its bytes, size. */
+export type FetchedFile = FileIdentity;
 
 const PROBLEM_MESSAGES: Record<ProblemKind, string> = {
   malformed: 'lines that are not audit records',
