@@ -8,6 +8,9 @@
  * `JSON.stringify(auditDocument(checked, ctx))`, same fields in the same order
  * (test/unit/ecs/audit-json.test.ts checks this for arbitrary records). Change the spec first.
  *
+ * The order is RFC 8785's (keys sorted at every level), so the string is the document's canonical JSON
+ * and the custody digest hashes it as sent, without parsing it again (the same test checks this).
+ *
  * Escaping: every string that comes from the file, the device or the config goes through
  * JSON.stringify (`q`). Written as-is are only values that cannot need escaping:
  * - numbers: safe integers (the parser bounds seq, time and event to 13, 8 and 8 hex digits; result is
@@ -43,21 +46,25 @@ type Segment = NonNullable<CheckedRecord['segment']>;
 /** Builds the JSON of the audit documents of one file; make one per file and reuse it. */
 export class AuditJsonBuilder {
   readonly #ctx: MapContext;
-  /** `"observer":…,"data_stream":…,"ecs":…`: the same in every document of the file. */
-  readonly #sharedJson: string;
-  readonly #logJson: string;
+  /** `"data_stream":…,"ecs":…`: the same in every document of the file. */
+  readonly #streamJson: string;
+  readonly #observerJson: string;
+  /** The file's `log` object without its closing brace: each document adds its line number. */
+  readonly #logOpen: string;
   readonly #createdJson: string;
   readonly #tagsJson: string;
   readonly #selfTagsJson: string;
-  readonly #eventHeads = new Map<number, string>();
+  /** Per event code: the start of `event` (action, category, code) and its `type` array. */
+  readonly #eventParts = new Map<number, readonly [string, string]>();
   #segment: Segment | null = null;
-  #segmentJson = '';
+  #segmentHead = '';
+  #segmentTail = '';
 
   constructor(ctx: MapContext) {
     this.#ctx = ctx;
-    const ecs = { version: ECS_VERSION };
-    this.#sharedJson = `"observer":${q(observerOf(ctx))},"data_stream":${q(dataStreamOf(ctx))},"ecs":${q(ecs)}`;
-    this.#logJson = q(logOf(ctx));
+    this.#streamJson = `"data_stream":${q(dataStreamOf(ctx))},"ecs":${q({ version: ECS_VERSION })}`;
+    this.#observerJson = q(observerOf(ctx));
+    this.#logOpen = q(logOf(ctx)).slice(0, -1);
     this.#createdJson = q(ctx.created.toISOString());
     const tags = ctx.device.tags ?? [];
     this.#tagsJson = tags.length > 0 ? `,"tags":${q(tags)}` : '';
@@ -69,27 +76,22 @@ export class AuditJsonBuilder {
     return checked.status === 'malformed' ? this.#malformed(checked) : this.#record(checked);
   }
 
-  /** The per-code part of `event`, made once per code. */
-  #eventHead(info: EventCode): string {
-    let head = this.#eventHeads.get(info.code);
-    if (head === undefined) {
-      head =
-        `"kind":"event","category":${q([info.category])},"type":${q(info.type)},"action":${q(info.action)}` +
-        `,"code":"${info.code}"`;
-      this.#eventHeads.set(info.code, head);
+  #eventPartsOf(info: EventCode): readonly [string, string] {
+    let parts = this.#eventParts.get(info.code);
+    if (parts === undefined) {
+      parts = [`"action":${q(info.action)},"category":${q([info.category])},"code":"${info.code}"`, q(info.type)];
+      this.#eventParts.set(info.code, parts);
     }
-    return head;
+    return parts;
   }
 
-  /** The segment part of `encedo_hem.integrity`, made once per key segment (records share its object). */
-  #segmentPart(segment: Segment): string {
+  /** The segment parts of `encedo_hem.integrity`, made once per key segment (records share its object). */
+  #segmentParts(segment: Segment): void {
     if (segment !== this.#segment) {
       this.#segment = segment;
-      this.#segmentJson =
-        `,"key_fingerprint":${q(segment.keyFingerprint)},"segment_line":${segment.line}` +
-        `,"signature":"${segment.signature}"`;
+      this.#segmentHead = `"key_fingerprint":${q(segment.keyFingerprint)},`;
+      this.#segmentTail = `,"segment_line":${segment.line},"signature":"${segment.signature}"`;
     }
-    return this.#segmentJson;
   }
 
   #record(checked: WellFormedRecord): string {
@@ -97,51 +99,55 @@ export class AuditJsonBuilder {
       checked,
       this.#ctx.isSelfGenerated,
     );
-
-    let vendor =
-      `{"event":{"name":${q(info.name)}},"result":{"code":${r.result},"name":"${resultName}"}` +
-      `,"device_time":${r.time},"log":${this.#logJson},"self_generated":${selfGenerated}`;
+    // Every object's keys in sorted order (RFC 8785), as in auditDocument.
+    let vendor = decoded.fields ? `{"data":${q(decoded.fields)},` : '{';
+    vendor += `"device_time":${r.time},"event":{"name":${q(info.name)}},"integrity":{`;
+    if (checked.segment) this.#segmentParts(checked.segment);
+    if (checked.segment) vendor += this.#segmentHead;
+    vendor += `"problems":${q(uniqueKinds(checked.problems))}`;
+    if (checked.segment) vendor += this.#segmentTail;
+    vendor += `,"status":"${checked.status}"}`;
+    if (decoded.keyId) vendor += `,"key":{"id":${q(decoded.keyId)}}`;
+    vendor += `,"log":${this.#logOpen},"line":${r.line}},"result":{"code":${r.result},"name":"${resultName}"}`;
+    if (decoded.scope) vendor += `,"scope":${q(decoded.scope)}`;
+    vendor += `,"self_generated":${selfGenerated}`;
     if (r.subject !== '') vendor += `,"subject":${q(r.subject)}`;
     if (!timeReliable) vendor += ',"time_unreliable":true';
-    if (decoded.keyId) vendor += `,"key":{"id":${q(decoded.keyId)}}`;
-    if (decoded.scope) vendor += `,"scope":${q(decoded.scope)}`;
-    if (decoded.fields) vendor += `,"data":${q(decoded.fields)}`;
-    vendor += `,"integrity":{"status":"${checked.status}","problems":${q(uniqueKinds(checked.problems))}`;
-    if (checked.segment) vendor += this.#segmentPart(checked.segment);
-    vendor += '}}';
+    vendor += '}';
 
     const timestamp = timeReliable ? `"${new Date(r.time * 1000).toISOString()}"` : this.#createdJson;
     const message = q(messageOf(info, resultName, decoded.summary, checked.status));
     const severity = SEVERITY_SCORE[severityOf(info, outcome)];
+    const [eventHead, typeJson] = this.#eventPartsOf(info);
     const event =
-      `{${this.#eventHead(info)},"outcome":"${outcome}","sequence":${r.seq},"severity":${severity}` +
-      `,"created":${this.#createdJson},"original":${q(r.text)},"hash":"${sha256Hex(r.text)}"` +
-      `,"module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
-    let json =
-      `{"@timestamp":${timestamp},"message":${message},"event":${event},${this.#sharedJson}` +
-      `,"encedo_hem":${vendor}${selfGenerated ? this.#selfTagsJson : this.#tagsJson}`;
-    const user = userOf(r);
-    if (user) {
-      const id = q(user.id);
-      json += `,"user":{"id":${id},"roles":["${user.role}"]},"related":{"user":[${id}]}`;
-    }
+      `{${eventHead},"created":${this.#createdJson},"dataset":"${AUDIT_DATASET}","hash":"${sha256Hex(r.text)}"` +
+      `,"kind":"event","module":"${EVENT_MODULE}","original":${q(r.text)},"outcome":"${outcome}"` +
+      `,"sequence":${r.seq},"severity":${severity},"type":${typeJson}}`;
+    let json = `{"@timestamp":${timestamp},${this.#streamJson},"encedo_hem":${vendor}`;
     if (outcome === 'failure' && r.result !== 0) json += `,"error":{"code":"${resultName}"}`;
+    json += `,"event":${event},"message":${message},"observer":${this.#observerJson}`;
+    const user = userOf(r);
+    const id = user ? q(user.id) : '';
+    if (user) json += `,"related":{"user":[${id}]}`;
+    json += selfGenerated ? this.#selfTagsJson : this.#tagsJson;
+    if (user) json += `,"user":{"id":${id},"roles":["${user.role}"]}`;
     return `${json}}`;
   }
 
   #malformed(checked: MalformedCheckedRecord): string {
     const line = checked.record;
     const created = this.#createdJson;
+    const vendor =
+      `{"integrity":{"problems":["malformed"],"status":"malformed"},"log":${this.#logOpen},"line":${line.line}}` +
+      ',"self_generated":false}';
     const event =
-      `{"kind":"pipeline_error","action":"malformed-line","outcome":"unknown"` +
-      `,"severity":${SEVERITY_SCORE.high},"created":${created},"original":${q(line.text)}` +
-      `,"hash":"${sha256Hex(line.text)}","module":"${EVENT_MODULE}","dataset":"${AUDIT_DATASET}"}`;
-    // `log` plus the line number: the file's log object with its closing brace replaced.
-    const log = `${this.#logJson.slice(0, -1)},"line":${line.line}}`;
-    const vendor = `{"log":${log},"self_generated":false,"integrity":{"status":"malformed","problems":["malformed"]}}`;
+      `{"action":"malformed-line","created":${created},"dataset":"${AUDIT_DATASET}","hash":"${sha256Hex(line.text)}"` +
+      `,"kind":"pipeline_error","module":"${EVENT_MODULE}","original":${q(line.text)},"outcome":"unknown"` +
+      `,"severity":${SEVERITY_SCORE.high}}`;
     return (
-      `{"@timestamp":${created},"message":${q(`Malformed audit log line ${line.line}: ${line.reason}`)}` +
-      `,"event":${event},"error":{"message":${q(line.reason)}},${this.#sharedJson},"encedo_hem":${vendor}}`
+      `{"@timestamp":${created},${this.#streamJson},"encedo_hem":${vendor},"error":{"message":${q(line.reason)}}` +
+      `,"event":${event},"message":${q(`Malformed audit log line ${line.line}: ${line.reason}`)}` +
+      `,"observer":${this.#observerJson}}`
     );
   }
 }

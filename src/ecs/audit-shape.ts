@@ -77,51 +77,53 @@ function recordDocument(checked: WellFormedRecord, ctx: MapContext): EcsDocument
   const user = userOf(r);
   const created = ctx.created.toISOString();
   const segment = checked.segment;
+  // Keys in RFC 8785 order (sorted), here and in every nested object: the document is its own canonical
+  // JSON, so its custody hash is a hash of the bytes sent (see audit-json.ts).
   return {
     // Before the RTC is set the device time is seconds since power-up: the read time stands in.
     '@timestamp': timeReliable ? new Date(r.time * 1000).toISOString() : created,
-    message: messageOf(info, resultName, decoded.summary, checked.status),
-    event: {
-      kind: 'event',
-      category: [info.category],
-      type: [...info.type],
-      action: info.action,
-      code: String(info.code),
-      outcome,
-      sequence: r.seq,
-      severity: SEVERITY_SCORE[severityOf(info, outcome)],
-      created,
-      original: r.text,
-      hash: sha256Hex(r.text),
-      module: EVENT_MODULE,
-      dataset: AUDIT_DATASET,
-    },
-    observer: observerOf(ctx),
     data_stream: dataStreamOf(ctx),
     ecs: { version: ECS_VERSION },
     encedo_hem: {
-      event: { name: info.name },
-      result: { code: r.result, name: resultName },
+      ...(decoded.fields ? { data: decoded.fields } : {}),
       device_time: r.time,
-      log: logOf(ctx),
+      event: { name: info.name },
+      integrity: {
+        ...(segment ? { key_fingerprint: segment.keyFingerprint } : {}),
+        problems: uniqueKinds(checked.problems),
+        ...(segment ? { segment_line: segment.line, signature: segment.signature } : {}),
+        status: checked.status,
+      },
+      ...(decoded.keyId ? { key: { id: decoded.keyId } } : {}),
+      log: { ...logOf(ctx), line: r.line },
+      result: { code: r.result, name: resultName },
+      ...(decoded.scope ? { scope: decoded.scope } : {}),
       self_generated: selfGenerated,
       ...(r.subject !== '' ? { subject: r.subject } : {}),
       ...(!timeReliable ? { time_unreliable: true } : {}),
-      ...(decoded.keyId ? { key: { id: decoded.keyId } } : {}),
-      ...(decoded.scope ? { scope: decoded.scope } : {}),
-      ...(decoded.fields ? { data: decoded.fields } : {}),
-      integrity: {
-        status: checked.status,
-        problems: uniqueKinds(checked.problems),
-        ...(segment
-          ? { key_fingerprint: segment.keyFingerprint, segment_line: segment.line, signature: segment.signature }
-          : {}),
-      },
     },
-    ...(tags.length > 0 ? { tags } : {}),
-    ...(user ? { user: { id: user.id, roles: [user.role] }, related: { user: [user.id] } } : {}),
     // FAILED/ERROR; an always-failure event recorded OK has no error code to report.
     ...(outcome === 'failure' && r.result !== 0 ? { error: { code: resultName } } : {}),
+    event: {
+      action: info.action,
+      category: [info.category],
+      code: String(info.code),
+      created,
+      dataset: AUDIT_DATASET,
+      hash: sha256Hex(r.text),
+      kind: 'event',
+      module: EVENT_MODULE,
+      original: r.text,
+      outcome,
+      sequence: r.seq,
+      severity: SEVERITY_SCORE[severityOf(info, outcome)],
+      type: [...info.type],
+    },
+    message: messageOf(info, resultName, decoded.summary, checked.status),
+    observer: observerOf(ctx),
+    ...(user ? { related: { user: [user.id] } } : {}),
+    ...(tags.length > 0 ? { tags } : {}),
+    ...(user ? { user: { id: user.id, roles: [user.role] } } : {}),
   };
 }
 
@@ -131,27 +133,27 @@ function malformedDocument(checked: MalformedCheckedRecord, ctx: MapContext): Ec
   const created = ctx.created.toISOString();
   return {
     '@timestamp': created,
-    message: `Malformed audit log line ${line.line}: ${line.reason}`,
-    event: {
-      kind: 'pipeline_error',
-      action: 'malformed-line',
-      outcome: 'unknown',
-      severity: SEVERITY_SCORE.high,
-      created,
-      original: line.text,
-      hash: sha256Hex(line.text),
-      module: EVENT_MODULE,
-      dataset: AUDIT_DATASET,
-    },
-    error: { message: line.reason },
-    observer: observerOf(ctx),
     data_stream: dataStreamOf(ctx),
     ecs: { version: ECS_VERSION },
     encedo_hem: {
+      integrity: { problems: ['malformed'], status: 'malformed' },
       log: { ...logOf(ctx), line: line.line },
       self_generated: false,
-      integrity: { status: 'malformed', problems: ['malformed'] },
     },
+    error: { message: line.reason },
+    event: {
+      action: 'malformed-line',
+      created,
+      dataset: AUDIT_DATASET,
+      hash: sha256Hex(line.text),
+      kind: 'pipeline_error',
+      module: EVENT_MODULE,
+      original: line.text,
+      outcome: 'unknown',
+      severity: SEVERITY_SCORE.high,
+    },
+    message: `Malformed audit log line ${line.line}: ${line.reason}`,
+    observer: observerOf(ctx),
   };
 }
 
@@ -233,7 +235,7 @@ export interface DecodedData {
 export function decodeData(info: EventCode, r: ParsedRecord): DecodedData {
   if (r.data === '' || info.data === 'signature') return {};
   const bytes = decodeBase64Url(r.data)!; // the parser accepted it as base64url
-  const fail = (why: string): DecodedData => ({ fields: { raw: r.data, decode_error: why } });
+  const fail = (why: string): DecodedData => ({ fields: { decode_error: why, raw: r.data } });
   switch (info.data) {
     case 'kid':
       if (bytes.length !== 16) return fail(`expected a 16-byte key id, got ${bytes.length} bytes`);
@@ -248,8 +250,8 @@ export function decodeData(info: EventCode, r: ParsedRecord): DecodedData {
     case 'code': {
       if (!/^[\x20-\x7e]*$/.test(bytes.toString('latin1'))) return fail('expected printable ASCII text');
       const text = bytes.toString('latin1');
-      if (info.data === 'log') return { fields: { raw: r.data, log_file_id: text }, summary: `file ${text}` };
-      if (info.data === 'code') return { fields: { raw: r.data, code: text }, summary: `code ${text}` };
+      if (info.data === 'log') return { fields: { log_file_id: text, raw: r.data }, summary: `file ${text}` };
+      if (info.data === 'code') return { fields: { code: text, raw: r.data }, summary: `code ${text}` };
       const isScope = r.event === 12 || r.event === 13 || r.event === 14;
       const shown = isScope ? { scope: text, summary: `scope ${text}` } : { summary: text };
       return { fields: { raw: r.data, text }, ...shown };
@@ -271,18 +273,18 @@ export function messageOf(
 
 export function observerOf(ctx: { device: DeviceContext; header: string | null }): Record<string, string> {
   return {
-    vendor: 'Encedo',
-    product: ctx.device.product ?? 'HEM',
-    type: 'hsm',
-    ...(ctx.header !== null ? { version: ctx.header } : {}),
-    ...(ctx.device.serial ? { serial_number: ctx.device.serial } : {}),
     ...(ctx.device.hostname ? { hostname: ctx.device.hostname } : {}),
     ...(ctx.device.name ? { name: ctx.device.name } : {}),
+    product: ctx.device.product ?? 'HEM',
+    ...(ctx.device.serial ? { serial_number: ctx.device.serial } : {}),
+    type: 'hsm',
+    vendor: 'Encedo',
+    ...(ctx.header !== null ? { version: ctx.header } : {}),
   };
 }
 
 export function dataStreamOf(ctx: { namespace: string }): { type: 'logs'; dataset: string; namespace: string } {
-  return { type: 'logs', dataset: AUDIT_DATASET, namespace: ctx.namespace };
+  return { dataset: AUDIT_DATASET, namespace: ctx.namespace, type: 'logs' };
 }
 
 /** `encedo_hem.log`: which file the record came from. */

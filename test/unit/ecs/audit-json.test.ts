@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AuditJsonBuilder } from '../../../src/ecs/audit-json.js';
 import { type MapContext, auditDocument, auditDocumentId } from '../../../src/ecs/audit-shape.js';
 import { EVENT_CODES, UNUSED_CODES } from '../../../src/ecs/catalogue.js';
+import { canonicalJson } from '../../../src/custody/canonical.js';
 import { RecordMapper, sourceJson } from '../../../src/ecs/map.js';
 import type { ParsedRecord, ResultCode } from '../../../src/logfile/types.js';
 import { type CheckedRecord, PROBLEM_KINDS, type Problem, type Segment } from '../../../src/logfile/verify.js';
@@ -170,6 +171,21 @@ describe('audit JSON builder', () => {
         }
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('audit JSON is canonical', () => {
+  it('the fast JSON is already its own RFC 8785 form, so the custody hash is a hash of the bytes sent', () => {
+    fc.assert(
+      fc.property(file, ([ctx, records]) => {
+        const builder = new AuditJsonBuilder(ctx);
+        for (const checked of records) {
+          const fast = builder.json(checked);
+          expect(fast).toBe(canonicalJson(JSON.parse(fast)));
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 });
