@@ -1,3 +1,4 @@
+import type { CustodyOptions } from '../collector/custody-digest.js';
 // The wiring of the program: from a validated Config to running parts (output, device clients and
 // collectors, in-process simulators, the state store). Commands call it; no pipeline stage imports it.
 import { randomBytes } from 'node:crypto';
@@ -25,6 +26,11 @@ export function describeElasticsearch(es: ElasticsearchConfig): string {
 }
 
 /** The dead-letter file of an Elasticsearch output: configured, or under state_dir. */
+/** Where the local copies of the custody digests go. */
+export function digestDirOf(config: Config): string {
+  return config.custody?.digest_dir ?? join(config.state_dir, D.digestDirName);
+}
+
 export function deadLetterFileOf(config: Config): string {
   return config.output.elasticsearch?.dead_letter_file ?? join(config.state_dir, D.elasticsearch.deadLetterFileName);
 }
@@ -108,6 +114,7 @@ export async function createDevices(
     log: Logger;
     metrics: Metrics;
     onFile?: (d: string, done: number, total: number) => void;
+    custody?: CustodyOptions;
   },
 ): Promise<DeviceHandle[]> {
   return Promise.all(
@@ -155,8 +162,9 @@ export async function createDevices(
         maxFiles: dc.max_files,
         pacingMs: dc.pacing,
       });
-      const { sink, outputId, store, metrics, onFile } = deps;
+      const { sink, outputId, store, metrics, onFile, custody } = deps;
       const collector = new DeviceCollector({
+        ...(custody ? { custody } : {}),
         config: device,
         client,
         sink,

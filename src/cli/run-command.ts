@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { type CycleResult, emptyCycleResult } from '../collector/device-collector.js';
-import { type DeviceHandle, createDevices, createOutput, createStore } from '../app/wiring.js';
+import { type DeviceHandle, createDevices, createOutput, createStore, digestDirOf } from '../app/wiring.js';
+import type { CustodyOptions } from '../collector/custody-digest.js';
+import { PACKAGE_VERSION } from '../shared/package-info.js';
 import { pollDevice } from '../collector/poll.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
@@ -69,13 +71,21 @@ async function run(argv: string[], out: Output): Promise<number> {
     const custody = await loadOrCreateCustodyKey(config.state_dir, config.custody?.signing_key);
     if (custody.created)
       log.info({ fingerprint: custody.key.fingerprint, path: custody.path }, 'created the custody signing key');
-    return await collect(config, store, values.once === true, log, out);
+    const options = { key: custody.key, digestDir: digestDirOf(config), version: PACKAGE_VERSION };
+    return await collect(config, store, values.once === true, log, out, options);
   } finally {
     await lock.release();
   }
 }
 
-async function collect(config: Config, store: StateStore, once: boolean, log: Logger, out: Output): Promise<number> {
+async function collect(
+  config: Config,
+  store: StateStore,
+  once: boolean,
+  log: Logger,
+  out: Output,
+  custody: CustodyOptions,
+): Promise<number> {
   let output: Awaited<ReturnType<typeof createOutput>>;
   try {
     output = await createOutput(config, log);
@@ -90,7 +100,7 @@ async function collect(config: Config, store: StateStore, once: boolean, log: Lo
   const metrics = new Metrics(() => sink.stats);
   const progress = new Progress(process.stderr);
   const onFile = (d: string, done: number, total: number) => progress.update(d, done, total);
-  const devices = await createDevices(config, { sink, outputId: output.id, store, log, metrics, onFile });
+  const devices = await createDevices(config, { sink, outputId: output.id, store, log, metrics, onFile, custody });
   const results = new Map<string, CycleResult>();
   const controller = new AbortController();
   let server = null;

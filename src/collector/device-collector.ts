@@ -18,11 +18,13 @@ import { type FileVerdict, LogVerifier, type ProblemKind } from '../logfile/veri
 import type { Metrics } from '../observability/metrics.js';
 import { HaltedError, errorCode } from '../shared/errors.js';
 import type { Sink, UnitSummary } from '../sinks/sink.js';
-import { Checkpoint } from '../state/checkpoint.js';
+import { Checkpoint, chainHead, collectingSince } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
 import { type FileDecision, decideFile } from './file-policy.js';
 import { HashingTap } from '../shared/hashing-tap.js';
-import { finishFile, writeRecords } from './ingest-file.js';
+import { CustodyTrail } from '../custody/trail.js';
+import { type ChainContext, type CustodyOptions, writeFileDigest } from './custody-digest.js';
+import { type IngestOptions, finishFile, writeRecords } from './ingest-file.js';
 import { decideLoggerKey, haltStands } from './key-policy.js';
 
 export interface DeviceCollectorOptions {
@@ -34,6 +36,8 @@ export interface DeviceCollectorOptions {
   readonly metrics: Metrics;
   /** Names the output the sink writes to: checkpoints belong to it (see FileRecord.outputs). */
   readonly outputId: string;
+  /** Chain of custody: a signed digest per ingested file (off when absent). */
+  readonly custody?: CustodyOptions;
   /** Called after each file is checkpointed (progress display). */
   readonly onFile?: (device: string, done: number, total: number) => void;
 }
@@ -433,18 +437,19 @@ export class DeviceCollector {
     trustedKeys: Buffer[],
     device: DeviceContext,
   ): Promise<FileOutcome> {
-    const now = new Date();
-    const options = {
-      loggerKey: trustedKeys,
-      deviceName: this.name,
-      context: { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated },
-    };
+    const custody = this.#o.custody;
+    const trail = custody ? new CustodyTrail() : undefined;
+    let options: IngestOptions | undefined;
+    let now = new Date();
     const unit = this.#o.sink.open(`${this.name}/${id}`);
     let fetched: { verdict: FileVerdict; file: FetchedFile };
     try {
       fetched = await this.#o.client.streamLogFile(id, async (body) => {
+        now = await this.#collectionTime(checkpoint, id);
+        const context = { device, fileId: id, namespace: this.#o.config.namespace, created: now, isSelfGenerated };
+        options = { loggerKey: trustedKeys, deviceName: this.name, context };
         const tap = new HashingTap(id);
-        const verdict = await writeRecords(unit, tap.through(body), options);
+        const verdict = await writeRecords(unit, tap.through(body), options, trail);
         return { verdict, file: tap.file() };
       });
     } catch (err) {
@@ -454,7 +459,7 @@ export class DeviceCollector {
       throw err;
     }
     const { verdict, file } = fetched;
-    if (verdict.lines.total === 0) {
+    if (verdict.lines.total === 0 || options === undefined) {
       void unit.end().catch(() => undefined);
       const message =
         `${this.name}: audit log file ${id} answered with no records (${file.size} bytes); ` +
@@ -467,7 +472,20 @@ export class DeviceCollector {
         ),
       };
     }
-    const { summary, alerts } = await finishFile(unit, options, file, verdict);
+    const { summary, alerts } = await finishFile(unit, options, file, verdict, trail);
+    // The documents are acknowledged; the digest that commits to them is written before the checkpoint.
+    const chain =
+      custody && trail
+        ? await writeFileDigest(this.#chainContext(custody, checkpoint, device), {
+            fileId: id,
+            file,
+            verdict,
+            loggerKeys: trustedKeys,
+            collectedAt: now.toISOString(),
+            trail,
+            summary,
+          })
+        : undefined;
     // Acknowledged: only now is the file checkpointed.
     const iso = now.toISOString();
     const previous = checkpoint.state.files.get(id);
@@ -489,7 +507,7 @@ export class DeviceCollector {
         ...new Set([...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId]),
       ],
     };
-    await checkpoint.commit({ kind: 'file_ingested', record });
+    await checkpoint.commit({ kind: 'file_ingested', record, ...(chain ? { chain } : {}) });
     const fields = {
       file: id,
       records: verdict.lines.total,
@@ -505,6 +523,32 @@ export class DeviceCollector {
         'file ingested with verification problems; every event is flagged and alerts were raised',
       );
     return { kind: 'ingested', verdict, summary, alerts };
+  }
+
+  /**
+   * When the file's collection began: now, remembered in the state before the first document is sent (with
+   * custody on), or the time an interrupted collection of the same file began. The documents' event.created
+   * is this time, so a retried collection resends identical documents and its digest matches what is stored.
+   */
+  async #collectionTime(checkpoint: Checkpoint, id: string): Promise<Date> {
+    if (!this.#o.custody) return new Date();
+    const since = collectingSince(checkpoint.state, id);
+    if (since !== null) return new Date(since);
+    const now = new Date();
+    await checkpoint.commit({ kind: 'file_collecting', id, at: now.toISOString() });
+    return now;
+  }
+
+  #chainContext(custody: CustodyOptions, checkpoint: Checkpoint, device: DeviceContext): ChainContext {
+    return {
+      custody,
+      sink: this.#o.sink,
+      outputId: this.#o.outputId,
+      deviceName: this.name,
+      device,
+      namespace: this.#o.config.namespace,
+      head: chainHead(checkpoint.state, this.#o.outputId),
+    };
   }
 
   /**

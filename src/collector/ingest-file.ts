@@ -4,6 +4,7 @@ import type { MapContext } from '../ecs/map.js';
 import type { LogSource } from '../logfile/parse.js';
 import type { FileVerdict } from '../logfile/verify.js';
 import type { Sink, SinkUnit, UnitSummary } from '../sinks/sink.js';
+import type { CustodyTrail } from '../custody/trail.js';
 
 export interface IngestedFile {
   readonly verdict: FileVerdict;
@@ -37,13 +38,24 @@ export async function ingestFile(
   return finishFile(unit, options, options.file(), verdict);
 }
 
-/** The first half of a file's unit: a document per record, streaming; returns the file's verdict. */
-export async function writeRecords(unit: SinkUnit, source: LogSource, options: IngestOptions): Promise<FileVerdict> {
+/**
+ * The first half of a file's unit: a document per record, streaming; returns the file's verdict. `trail`
+ * gathers what the file's custody digest commits to.
+ */
+export async function writeRecords(
+  unit: SinkUnit,
+  source: LogSource,
+  options: IngestOptions,
+  trail?: CustodyTrail,
+): Promise<FileVerdict> {
   const documents = mapLogFile(source, { loggerKey: options.loggerKey, context: options.context });
   for (;;) {
     const next = await documents.next();
     if (next.done) return next.value;
-    for (const { doc } of next.value) await unit.write(doc);
+    for (const { checked, doc } of next.value) {
+      trail?.record(checked.record.line, doc);
+      await unit.write(doc);
+    }
   }
 }
 
@@ -53,9 +65,13 @@ export async function finishFile(
   options: IngestOptions,
   file: FetchedFile,
   verdict: FileVerdict,
+  trail?: CustodyTrail,
 ): Promise<IngestedFile> {
   const ctx = { device: options.context.device, namespace: options.context.namespace, now: options.context.created };
   const alerts = verdictAlerts(ctx, file, options.deviceName, verdict);
-  for (const doc of [fileVerdictDocument(ctx, file, verdict), ...alerts]) await unit.write(doc);
+  for (const doc of [fileVerdictDocument(ctx, file, verdict), ...alerts]) {
+    trail?.companion(doc);
+    await unit.write(doc);
+  }
   return { verdict, summary: await unit.end(), alerts: alerts.length };
 }

@@ -36,4 +36,6 @@ export const DEFAULTS = {
     deadLetterFileName: 'deadletter.ndjson',
   },
   file: { dir: 'data/out', maxBytes: 100 * 1024 * 1024 },
+  /** Under state_dir unless custody.digest_dir says otherwise. */
+  digestDirName: 'digests',
 } as const;

@@ -184,8 +184,12 @@ export const configSchema = z
     output: output.default({ type: 'auto' }),
     /** Where `hem-forwarder setup` imports the dashboards and detection rules. */
     kibana: kibana.optional(),
-    /** Chain of custody: the forwarder's Ed25519 signing key (PKCS#8 PEM); default state_dir/custody-key.pem. */
-    custody: z.strictObject({ signing_key: secret.optional() }).optional(),
+    /**
+     * Chain of custody: the forwarder's Ed25519 signing key (PKCS#8 PEM; default state_dir/custody-key.pem) and
+     * the directory of the local digest files (default state_dir/digests; better on storage the forwarder host
+     * cannot rewrite, e.g. a WORM mount).
+     */
+    custody: z.strictObject({ signing_key: secret.optional(), digest_dir: z.string().min(1).optional() }).optional(),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

@@ -173,6 +173,44 @@ export const INTEGRITY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> 
   'encedo_hem.status.logger_key_source': 'keyword',
 };
 
+export const CUSTODY_ECS_FIELDS = [
+  '@timestamp',
+  'message',
+  'event.kind',
+  'event.category',
+  'event.type',
+  'event.action',
+  'event.created',
+  'event.ingested',
+  'event.hash',
+  'event.module',
+  'event.dataset',
+  ...OBSERVER_AND_STREAM_FIELDS,
+] as const;
+
+/**
+ * The digest as signed. Only what `audit` sorts and filters on is indexed; the rest (chunk hashes, dead-letter
+ * lists) stays in `_source` unindexed (the templates are `dynamic: false`).
+ */
+export const CUSTODY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> = {
+  'encedo_hem.custody.hash': 'keyword',
+  'encedo_hem.custody.body.kind': 'keyword',
+  'encedo_hem.custody.body.chain.device': 'keyword',
+  'encedo_hem.custody.body.chain.output': 'keyword',
+  'encedo_hem.custody.body.chain.position': 'long',
+  'encedo_hem.custody.body.chain.previous': 'keyword',
+  'encedo_hem.custody.body.device.name': 'keyword',
+  'encedo_hem.custody.body.collected_at': 'date',
+  'encedo_hem.custody.body.file.id': 'keyword',
+  'encedo_hem.custody.body.file.sha256': 'keyword',
+  'encedo_hem.custody.body.file.records': 'long',
+  'encedo_hem.custody.body.file.verified': 'long',
+  'encedo_hem.custody.body.file.valid': 'boolean',
+  'encedo_hem.custody.body.documents.count': 'long',
+  'encedo_hem.custody.body.dead_letters.count': 'long',
+  'encedo_hem.custody.body.forwarder.key': 'keyword',
+};
+
 /** One data stream family: `logs-encedo_hem.<name>-<namespace>`. */
 export interface StreamFields {
   readonly name: string;
@@ -184,4 +222,5 @@ export const STREAMS: readonly StreamFields[] = [
   { name: 'audit', ecs: AUDIT_ECS_FIELDS, vendor: AUDIT_VENDOR_FIELDS },
   { name: 'integrity', ecs: INTEGRITY_ECS_FIELDS, vendor: INTEGRITY_VENDOR_FIELDS },
   { name: 'deadletter', ecs: DEADLETTER_ECS_FIELDS, vendor: DEADLETTER_VENDOR_FIELDS },
+  { name: 'custody', ecs: CUSTODY_ECS_FIELDS, vendor: CUSTODY_VENDOR_FIELDS },
 ];

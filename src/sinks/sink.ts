@@ -9,7 +9,22 @@ export interface UnitSummary {
   readonly duplicates: number;
   /** Rejected by the output (e.g. a mapping error) and kept in the dead-letter store. */
   readonly deadLettered: number;
+  /** The first MAX_DEAD_LETTERS_KEPT of them: what was refused, why, and where it went (custody digests). */
+  readonly deadLetters: readonly DeadLetter[];
 }
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly index: string;
+  /** The document as sent (JSON). */
+  readonly source: string;
+  readonly status: number;
+  readonly reason: string;
+  /** Where the document is kept: the dead-letter data stream's name or the dead-letter file's path. */
+  readonly to: string;
+}
+
+export const MAX_DEAD_LETTERS_KEPT = 1000;
 
 export interface SinkStats {
   written: number;
@@ -65,6 +80,7 @@ export class UnitTracker {
   written = 0;
   duplicates = 0;
   deadLettered = 0;
+  readonly deadLetters: DeadLetter[] = [];
   readonly done: Promise<UnitSummary>;
   #resolve!: (s: UnitSummary) => void;
   #reject!: (e: Error) => void;
@@ -79,10 +95,11 @@ export class UnitTracker {
     this.done.catch(() => undefined); // observed through end(); never an unhandled rejection
   }
 
-  ack(result: 'written' | 'duplicate' | 'deadLettered'): void {
+  ack(result: 'written' | 'duplicate' | 'deadLettered', letter?: DeadLetter): void {
     if (result === 'written') this.written++;
     else if (result === 'duplicate') this.duplicates++;
     else this.deadLettered++;
+    if (letter && this.deadLetters.length < MAX_DEAD_LETTERS_KEPT) this.deadLetters.push(letter);
     this.outstanding--;
     this.settleIfDone();
   }
@@ -90,7 +107,8 @@ export class UnitTracker {
   settleIfDone(): void {
     if (this.ended && this.outstanding === 0 && !this.#settled) {
       this.#settled = true;
-      this.#resolve({ written: this.written, duplicates: this.duplicates, deadLettered: this.deadLettered });
+      const { written, duplicates, deadLettered, deadLetters } = this;
+      this.#resolve({ written, duplicates, deadLettered, deadLetters });
     }
   }
 

@@ -1,11 +1,24 @@
-import type { DeviceState, FileRecord, StateStore } from './store.js';
+import { type DeviceState, type FileRecord, MAX_COLLECTING, type StateStore } from './store.js';
+
+export interface ChainHead {
+  readonly output: string;
+  readonly position: number;
+  readonly hash: string;
+}
 
 /** Every way the collector changes a device's state: one writer applies them (and, later, fences them). */
 export type StateChange =
   | { readonly kind: 'serial'; readonly serial: string }
   | { readonly kind: 'logger_key'; readonly next: Pick<DeviceState, 'loggerKey' | 'knownKeys' | 'halted'> }
-  /** Only after the output acknowledged every document of the file. */
-  | { readonly kind: 'file_ingested'; readonly record: FileRecord }
+  /** The collection of a file began at `at` (its documents' event.created until it is ingested). */
+  | { readonly kind: 'file_collecting'; readonly id: string; readonly at: string }
+  /**
+   * Only after the output acknowledged every document of the file, and its custody digest (`chain`: the
+   * output's new chain head) when custody is on.
+   */
+  | { readonly kind: 'file_ingested'; readonly record: FileRecord; readonly chain?: ChainHead }
+  /** A digest that is not a file's (a key rotation) became the output's chain head. */
+  | { readonly kind: 'chain_advanced'; readonly chain: ChainHead }
   | { readonly kind: 'file_vanished'; readonly id: string }
   | { readonly kind: 'file_checked'; readonly id: string; readonly at: string; readonly changedSha256?: string };
 
@@ -61,8 +74,19 @@ function apply(state: DeviceState, change: StateChange): void {
     case 'logger_key':
       Object.assign(state, change.next);
       return;
+    case 'file_collecting': {
+      const collecting = state.custody.collecting.filter((c) => c.id !== change.id);
+      collecting.push({ id: change.id, at: change.at });
+      state.custody.collecting = collecting.slice(-MAX_COLLECTING);
+      return;
+    }
     case 'file_ingested':
       state.files.set(change.record.id, change.record);
+      state.custody.collecting = state.custody.collecting.filter((c) => c.id !== change.record.id);
+      if (change.chain) setHead(state, change.chain);
+      return;
+    case 'chain_advanced':
+      setHead(state, change.chain);
       return;
     case 'file_vanished': {
       const record = state.files.get(change.id);
@@ -80,4 +104,18 @@ function apply(state: DeviceState, change: StateChange): void {
       return;
     }
   }
+}
+
+function setHead(state: DeviceState, head: ChainHead): void {
+  state.custody.chains = [...state.custody.chains.filter((c) => c.output !== head.output), { ...head }];
+}
+
+/** The newest digest of the device's chain for `output`, or null before the first. */
+export function chainHead(state: Readonly<DeviceState>, output: string): ChainHead | null {
+  return state.custody.chains.find((c) => c.output === output) ?? null;
+}
+
+/** When the collection of `id` began, if an earlier attempt was interrupted. */
+export function collectingSince(state: Readonly<DeviceState>, id: string): string | null {
+  return state.custody.collecting.find((c) => c.id === id)?.at ?? null;
 }

@@ -18,6 +18,17 @@ export const CUSTODY_KEY_FILE = 'custody-key.pem';
  * The forwarder's signing key: `custody.signing_key` when configured (a PEM, by `${file:...}`), else
  * `state_dir/custody-key.pem`, created on first use with mode 0600.
  */
+/** The custody key if there is one, never creating it (for `audit`, which only reads). */
+export async function readCustodyKey(stateDir: string, configured?: Secret): Promise<CustodyKey | null> {
+  if (configured) return parse(configured.reveal(), 'custody.signing_key');
+  const path = join(stateDir, CUSTODY_KEY_FILE);
+  const pem = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw ioError(path, err);
+  });
+  return pem === null ? null : parse(pem, path);
+}
+
 export async function loadOrCreateCustodyKey(
   stateDir: string,
   configured?: Secret,

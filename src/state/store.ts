@@ -5,6 +5,9 @@ import { z } from 'zod';
 import { PROBLEM_KINDS } from '../logfile/verify.js';
 import { ForwarderError } from '../shared/errors.js';
 
+/** Files remembered as begun but not acknowledged (a device lists at most max_files anyway). */
+export const MAX_COLLECTING = 10_000;
+
 /** Most key-segment fingerprints kept per file: a file of KEY_INIT lines only must not bloat the state. */
 export const MAX_SEGMENTS_KEPT = 64;
 
@@ -51,6 +54,17 @@ const stateFile = z.object({
   knownKeys: z.array(z.string()),
   /** Set when the logger key changed under `on_key_change: halt`: cleared by `state accept-key`. */
   halted: z.object({ reason: z.string(), newKey: z.string(), since: z.string() }).nullable(),
+  /**
+   * Chain of custody. `chains`: per output, the position and hash of the newest digest (the next one links to
+   * it). `collecting`: when each file whose collection began but was not acknowledged was first read, so a
+   * retried collection writes byte-identical documents (and so the same digest) as the interrupted one.
+   */
+  custody: z
+    .object({
+      chains: z.array(z.object({ output: z.string(), position: z.number().int().nonnegative(), hash: z.string() })),
+      collecting: z.array(z.object({ id: z.string(), at: z.string() })).max(MAX_COLLECTING),
+    })
+    .default({ chains: [], collecting: [] }),
   // Checked entry by entry below: a record schema would build an object where `__proto__` is no own key.
   files: z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
 });
@@ -68,6 +82,7 @@ export function emptyState(device: string): DeviceState {
     loggerKey: { trusted: null, source: null, since: null },
     knownKeys: [],
     halted: null,
+    custody: { chains: [], collecting: [] },
     files: new Map(),
   };
 }

@@ -28,7 +28,7 @@ describe('NDJSON outputs', () => {
     const sink = NdjsonSink.toFiles({ dir, maxBytes: 20_000 });
     const unit = sink.open('f');
     for (const d of docs) await unit.write(d);
-    expect(await unit.end()).toEqual({ written: 60, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 60, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     const files = readdirSync(dir).sort();
     expect(files.length).toBeGreaterThan(1);

@@ -4,7 +4,15 @@ import type { IndexDocument } from '../../ecs/map.js';
 import { sourceJson } from '../../ecs/map.js';
 import { backoffDelay, sleep } from '../../shared/backoff.js';
 import { type Log, silentLog } from '../../shared/log.js';
-import { type Sink, SinkError, type SinkStats, type SinkUnit, UnitTracker, type UnitSummary } from '../sink.js';
+import {
+  type DeadLetter,
+  type Sink,
+  SinkError,
+  type SinkStats,
+  type SinkUnit,
+  UnitTracker,
+  type UnitSummary,
+} from '../sink.js';
 import { classifyItem, classifyRequest } from './classify.js';
 import { appendDeadLetterFile } from './deadletter-file.js';
 import { type BulkItemResult, BulkRequestError, type BulkTransport, createAction } from './transport.js';
@@ -313,14 +321,14 @@ export class SearchBulkSink implements Sink {
     this.#log.info({}, `${this.#name} accepts writes again (the cluster block was lifted)`);
   }
 
-  #ack(item: Item, result: 'written' | 'duplicate' | 'deadLettered'): void {
+  #ack(item: Item, result: 'written' | 'duplicate' | 'deadLettered', letter?: DeadLetter): void {
     if (item.done) return;
     item.done = true;
     if (result === 'written') this.stats.written++;
     else if (result === 'duplicate') this.stats.duplicates++;
     else this.stats.deadLettered++;
     this.stats.queued--;
-    item.unit.ack(result);
+    item.unit.ack(result, letter);
   }
 
   /**
@@ -373,7 +381,12 @@ export class SearchBulkSink implements Sink {
       const message = 'the dead-letter data stream refused documents too; they are in the local dead-letter file';
       this.#log.error({ file, documents: toFile.length }, message);
     }
-    for (const r of rejected) this.#ack(r.item, 'deadLettered');
+    const inFile = new Set(toFile.map((i) => rejected[i]!.item));
+    for (const [i, r] of rejected.entries()) {
+      const to = inFile.has(r.item) ? this.#o.deadLetterFile : letters[i]!._index;
+      const { id, index, source } = r.item;
+      this.#ack(r.item, 'deadLettered', { id, index, source, status: r.status, reason: r.reason, to });
+    }
   }
 
   #mismatch(sent: number, answered: number): string {

@@ -115,7 +115,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const { sink } = newSink(transport);
     const batch = docs(3);
     const unit = await writeAll(sink, batch);
-    expect(await unit.end()).toEqual({ written: 2, duplicates: 1, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 2, duplicates: 1, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests).toHaveLength(1);
     expect(transport.requests[0]!.lines).toEqual(
@@ -132,7 +132,7 @@ describe('SearchBulkSink over a fake transport', () => {
     );
     const { sink, log } = newSink(transport);
     const unit = await writeAll(sink, docs(5));
-    expect(await unit.end()).toEqual({ written: 5, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 5, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests.map((r) => r.docs.map((d) => d.id))).toEqual([
       ['id-0', 'id-1', 'id-2', 'id-3', 'id-4'],
@@ -157,7 +157,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const error = await ea;
     expect(error.code).toBe('auth');
     expect(error.message).toMatch(message);
-    expect(await sb).toEqual({ written: 3, duplicates: 0, deadLettered: 0 });
+    expect(await sb).toEqual({ written: 3, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests).toHaveLength(1);
     expect(sink.stats).toMatchObject({ deadLettered: 0, queued: 0 });
@@ -171,7 +171,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const transport = new FakeTransport(onFirst(blocked, acceptAll, 3));
     const { sink, deadLetterFile, log } = newSink(transport);
     const unit = await writeAll(sink, docs(4));
-    expect(await unit.end()).toEqual({ written: 4, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 4, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests).toHaveLength(4);
     expect(sink.stats.retries).toBe(3);
@@ -192,7 +192,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const transport = new FakeTransport(onFirst(() => block, acceptAll, 2));
     const { sink, log } = newSink(transport);
     const unit = await writeAll(sink, docs(3));
-    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests).toHaveLength(3);
     expect(log.filter((l) => l.level === 'warn' && l.message.includes(reason))).toHaveLength(1);
@@ -207,7 +207,19 @@ describe('SearchBulkSink over a fake transport', () => {
     const { sink, deadLetterFile } = newSink(transport);
     const batch = docs(4, 'ns1');
     const unit = await writeAll(sink, batch);
-    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 1 });
+    const summary = await unit.end();
+    expect(summary).toMatchObject({ written: 3, duplicates: 0, deadLettered: 1 });
+    // The unit names each refused document and where it went: custody digests list them.
+    expect(summary.deadLetters).toEqual([
+      {
+        id: 'id-2',
+        index: 'logs-encedo_hem.audit-ns1',
+        source: sourceJson(batch[2]!),
+        status: 400,
+        reason: 'bad field',
+        to: 'logs-encedo_hem.deadletter-ns1',
+      },
+    ]);
     await sink.close();
     const letters = transport.requests.filter((r) => r.deadLetter);
     expect(letters).toHaveLength(1);
@@ -240,7 +252,9 @@ describe('SearchBulkSink over a fake transport', () => {
     );
     const { sink, deadLetterFile, log } = newSink(transport);
     const unit = await writeAll(sink, docs(1));
-    expect(await unit.end()).toEqual({ written: 0, duplicates: 0, deadLettered: 1 });
+    const summary = await unit.end();
+    expect(summary).toMatchObject({ written: 0, duplicates: 0, deadLettered: 1 });
+    expect(summary.deadLetters.map((l) => [l.id, l.to])).toEqual([['id-0', deadLetterFile]]);
     await sink.close();
     const lines = readFileSync(deadLetterFile, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -258,7 +272,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const transport = new FakeTransport((r) => (r.deadLetter ? down : [item(400, 'mapper_parsing_exception')]));
     const { sink, deadLetterFile } = newSink(transport);
     const unit = await writeAll(sink, docs(1));
-    expect(await unit.end()).toEqual({ written: 0, duplicates: 0, deadLettered: 1 });
+    expect(await unit.end()).toMatchObject({ written: 0, duplicates: 0, deadLettered: 1 });
     await sink.close();
     expect(transport.requests.filter((r) => r.deadLetter)).toHaveLength(4);
     expect(readFileSync(deadLetterFile, 'utf8').trim().split('\n')).toHaveLength(1);
@@ -293,7 +307,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const transport = new FakeTransport(onFirst((r) => r.docs.slice(1).map(ok)));
     const { sink } = newSink(transport);
     const unit = await writeAll(sink, docs(3));
-    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests).toHaveLength(2);
   });
@@ -304,7 +318,7 @@ describe('SearchBulkSink over a fake transport', () => {
     );
     const { sink } = newSink(transport);
     const unit = await writeAll(sink, docs(2));
-    expect(await unit.end()).toEqual({ written: 2, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 2, duplicates: 0, deadLettered: 0, deadLetters: [] });
     expect(transport.requests).toHaveLength(2);
   });
 
@@ -352,7 +366,7 @@ describe('SearchBulkSink over a fake transport', () => {
     const transport = new FakeTransport((r) => failures[r.n - 1] ?? acceptAll(r));
     const { sink, log } = newSink(transport);
     const unit = await writeAll(sink, docs(3));
-    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 3, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests).toHaveLength(4);
     expect(sink.stats.retries).toBe(3);
@@ -381,7 +395,7 @@ describe('SearchBulkSink over a fake transport', () => {
     expect(sink.stats.queued).toBe(4);
     release();
     await waiting;
-    expect(await unit.end()).toEqual({ written: 4, duplicates: 0, deadLettered: 0 });
+    expect(await unit.end()).toEqual({ written: 4, duplicates: 0, deadLettered: 0, deadLetters: [] });
     await sink.close();
     expect(transport.requests.map((r) => r.docs.length)).toEqual([2, 2]);
   });
@@ -400,7 +414,7 @@ describe('SearchBulkSink over a fake transport', () => {
       const unit = sink.open('f');
       await unit.write(d);
       expect(transport.requests.length).toBe(flushed ? 1 : 0);
-      expect(await unit.end()).toEqual({ written: 1, duplicates: 0, deadLettered: 0 });
+      expect(await unit.end()).toEqual({ written: 1, duplicates: 0, deadLettered: 0, deadLetters: [] });
       await sink.close();
     }
   });
