@@ -3,6 +3,7 @@ import { CHECK_CONFIG_USAGE, STATE_USAGE, checkConfigCommand, stateCommand } fro
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
 import { EXIT_USAGE } from './errors.js';
 import { CUSTODY_USAGE, custodyCommand } from './custody-command.js';
+import { AUDIT_USAGE, auditCommand } from './audit-command.js';
 import { RUN_USAGE, runCommand } from './run-command.js';
 import { type Output, processOutput } from './output.js';
 import { PARSE_USAGE, parseCommand } from './parse-command.js';
@@ -31,6 +32,11 @@ const COMMANDS: Record<string, { run: Command; usage: string; summary: string }>
     run: custodyCommand,
     usage: CUSTODY_USAGE,
     summary: "print the forwarder's custody signing key (public half and fingerprint) for an auditor to pin",
+  },
+  audit: {
+    run: auditCommand,
+    usage: AUDIT_USAGE,
+    summary: 'prove the indexed audit trail complete and unaltered against the signed custody digests',
   },
   verify: { run: verifyCommand, usage: VERIFY_USAGE, summary: 'verify audit log files against the pinned logger key' },
   parse: { run: parseCommand, usage: PARSE_USAGE, summary: 'print the ECS documents a log file becomes, as NDJSON' },

@@ -32,11 +32,11 @@ const ENV_NOTE =
   'ELASTICSEARCH_CA_FINGERPRINT for TLS';
 
 /** The cluster from `--config` (its output.elasticsearch section) or from `--elasticsearch URL`. */
-function clusterFrom(
+export function clusterFrom(
   values: { config?: string | undefined; elasticsearch?: string | undefined },
   out: Output,
   usage: string,
-): { client: Client; where: string; retention?: string; deadLetterFile?: string } | null {
+): { client: Client; where: string; retention?: string; deadLetterFile?: string; config?: Config } | null {
   if (values.config && values.elasticsearch) throw new UsageError('give either --config or --elasticsearch, not both');
   if (values.config) {
     const loaded = loadOrReport(values.config, out, usage);
@@ -46,7 +46,8 @@ function clusterFrom(
       throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
     const where = describeElasticsearch(es);
     const client = createElasticsearchClient(elasticsearchConnection(es));
-    return { client, where, retention: es.retention, deadLetterFile: deadLetterFileOf(loaded.config) };
+    const { config } = loaded;
+    return { client, where, retention: es.retention, deadLetterFile: deadLetterFileOf(config), config };
   }
   const url = values.elasticsearch;
   if (!url) throw new UsageError(`--config FILE or --elasticsearch URL is required (${ENV_NOTE})`);

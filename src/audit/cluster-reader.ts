@@ -1,0 +1,198 @@
+/**
+ * Reads back what the forwarder wrote: custody digests in chain order and each file's documents in line order,
+ * page by page with `search_after` (memory: one page). Sorts are on fields of the documents, never on `_id`
+ * (Elasticsearch 8+ refuses that by default).
+ */
+import type { Client } from '@elastic/elasticsearch';
+import { AUDIT_DATASET } from '../ecs/audit-shape.js';
+import { CUSTODY_DATASET } from '../ecs/custody.js';
+
+const PAGE = 1000;
+/** Documents claiming one line of one file that are read one by one; more are only counted (a flood). */
+export const MAX_SAME_LINE = 1000;
+
+const C = 'encedo_hem.custody';
+const CHAIN_SORT = [`${C}.body.chain.device`, `${C}.body.chain.output`, `${C}.body.chain.position`, `${C}.hash`];
+const LINE = 'encedo_hem.log.line';
+
+export interface StoredDocument {
+  readonly id: string;
+  readonly index: string;
+  readonly source: Record<string, unknown>;
+}
+
+export interface DigestFilter {
+  readonly namespace?: string;
+  /** Device name as configured (the digest's device.name). */
+  readonly device?: string;
+  readonly since?: string;
+  readonly until?: string;
+}
+
+export class ClusterReader {
+  constructor(
+    readonly client: Client,
+    readonly namespace = '*',
+  ) {}
+
+  get #custodyIndex(): string {
+    return `logs-${CUSTODY_DATASET}-${this.namespace}`;
+  }
+
+  get #auditIndex(): string {
+    return `logs-${AUDIT_DATASET}-${this.namespace}`;
+  }
+
+  #digestQuery(filter: DigestFilter, complete: boolean): Record<string, unknown> {
+    const must: unknown[] = [];
+    if (filter.device) must.push({ term: { [`${C}.body.device.name`]: filter.device } });
+    if (filter.since || filter.until) {
+      must.push({
+        range: {
+          '@timestamp': {
+            ...(filter.since ? { gte: filter.since } : {}),
+            ...(filter.until ? { lte: filter.until } : {}),
+          },
+        },
+      });
+    }
+    const exists = CHAIN_SORT.map((field) => ({ exists: { field } }));
+    return complete
+      ? { bool: { filter: [...must, ...exists] } }
+      : { bool: { filter: must, should: exists.map((e) => ({ bool: { must_not: e } })), minimum_should_match: 1 } };
+  }
+
+  /** Every digest, ordered by chain (device serial, output) and position. */
+  async *digests(filter: DigestFilter): AsyncGenerator<StoredDocument> {
+    yield* this.#pages(
+      this.#custodyIndex,
+      this.#digestQuery(filter, true),
+      CHAIN_SORT.map((f) => ({ [f]: 'asc' })),
+    );
+  }
+
+  /** Documents in the custody stream without the fields a digest must have: forged or damaged. */
+  async incompleteDigests(filter: DigestFilter): Promise<StoredDocument[]> {
+    return this.#some(this.#custodyIndex, this.#digestQuery(filter, false), 100);
+  }
+
+  /**
+   * The audit documents of one file, in line order. Documents that share a line come together (they are read
+   * by a query of their own when a page ends among them, so none is skipped); beyond MAX_SAME_LINE of them
+   * `overflow` says how many more there are.
+   */
+  async *fileDocuments(
+    serial: string,
+    fileId: string,
+  ): AsyncGenerator<{ line: number; documents: StoredDocument[]; overflow: number }> {
+    const claims = [{ term: { 'observer.serial_number': serial } }, { term: { 'encedo_hem.log.file_id': fileId } }];
+    let after: number | null = null;
+    for (;;) {
+      const query = { bool: { filter: [...claims, { exists: { field: LINE } }] } };
+      const hits = await this.#search(this.#auditIndex, query, [{ [LINE]: 'asc' }], PAGE, after);
+      if (hits.length === 0) return;
+      const lineOf = (d: StoredDocument) => Number((d.source.encedo_hem as { log?: { line?: unknown } })?.log?.line);
+      const last = lineOf(hits.at(-1)!);
+      // A full page may end in the middle of a line's documents: that line is read whole below.
+      const complete = hits.length < PAGE ? hits : hits.filter((d) => lineOf(d) !== last);
+      for (let i = 0; i < complete.length; ) {
+        const line = lineOf(complete[i]!);
+        let j = i;
+        while (j < complete.length && lineOf(complete[j]!) === line) j++;
+        yield { line, documents: complete.slice(i, j), overflow: 0 };
+        i = j;
+      }
+      if (hits.length < PAGE) return;
+      const sameLine = { bool: { filter: [...claims, { term: { [LINE]: last } }] } };
+      const { documents, total } = await this.#counted(this.#auditIndex, sameLine, MAX_SAME_LINE);
+      yield { line: last, documents, overflow: Math.max(0, total - documents.length) };
+      after = last;
+    }
+  }
+
+  /** Documents claiming the file without a line number: none of the forwarder's lacks one. */
+  async unlinedDocuments(serial: string, fileId: string): Promise<{ documents: StoredDocument[]; total: number }> {
+    const query = {
+      bool: {
+        filter: [{ term: { 'observer.serial_number': serial } }, { term: { 'encedo_hem.log.file_id': fileId } }],
+        must_not: [{ exists: { field: LINE } }],
+      },
+    };
+    return this.#counted(this.#auditIndex, query, 20);
+  }
+
+  /** Documents by id in one data stream (a file's integrity record and alerts). */
+  async byIds(index: string, ids: readonly string[]): Promise<StoredDocument[]> {
+    if (ids.length === 0) return [];
+    return this.#some(index, { ids: { values: [...ids] } }, ids.length * 2);
+  }
+
+  async #some(index: string, query: Record<string, unknown>, size: number): Promise<StoredDocument[]> {
+    return this.#search(index, query, undefined, size);
+  }
+
+  async #counted(
+    index: string,
+    query: Record<string, unknown>,
+    size: number,
+  ): Promise<{ documents: StoredDocument[]; total: number }> {
+    const r = await this.client.search({
+      index,
+      query,
+      size,
+      track_total_hits: true,
+      ignore_unavailable: true,
+      allow_no_indices: true,
+    });
+    const total = typeof r.hits.total === 'number' ? r.hits.total : (r.hits.total?.value ?? 0);
+    return { documents: r.hits.hits.map(toStored), total };
+  }
+
+  async *#pages(
+    index: string,
+    query: Record<string, unknown>,
+    sort: Record<string, string>[],
+  ): AsyncGenerator<StoredDocument> {
+    let after: unknown[] | undefined;
+    for (;;) {
+      const r = await this.client.search({
+        index,
+        query,
+        sort: sort as never,
+        size: PAGE,
+        track_total_hits: false,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        ...(after ? { search_after: after as never } : {}),
+      });
+      const hits = r.hits.hits;
+      for (const hit of hits) yield toStored(hit);
+      if (hits.length < PAGE) return;
+      after = hits.at(-1)!.sort as unknown[];
+    }
+  }
+
+  async #search(
+    index: string,
+    query: Record<string, unknown>,
+    sort: Record<string, string>[] | undefined,
+    size: number,
+    searchAfter: number | null = null,
+  ): Promise<StoredDocument[]> {
+    const r = await this.client.search({
+      index,
+      query,
+      size,
+      ...(searchAfter !== null ? { search_after: [searchAfter] } : {}),
+      track_total_hits: false,
+      ignore_unavailable: true,
+      allow_no_indices: true,
+      ...(sort ? { sort: sort as never } : {}),
+    });
+    return r.hits.hits.map(toStored);
+  }
+}
+
+function toStored(hit: { _id?: string | null; _index: string; _source?: unknown }): StoredDocument {
+  return { id: hit._id ?? '', index: hit._index, source: (hit._source ?? {}) as Record<string, unknown> };
+}

@@ -1,0 +1,172 @@
+/**
+ * `audit`: reads every digest in chain order, checks each chain, then each file's documents against its
+ * digest, and gathers the findings into the report model. Memory: one page of documents, one file's chunk
+ * list, and per device a counter per day.
+ */
+import type { FileDigestBody, SignedDigest } from '../custody/digest.js';
+import { ChainAuditor, type TrustedKeys } from './chain-audit.js';
+import type { ClusterReader, DigestFilter } from './cluster-reader.js';
+import { FileAuditor } from './file-audit.js';
+import { type LocalDigests, chainKey } from './local-digests.js';
+import type { AuditReport, DayCount, DeviceAudit, Finding } from './report.js';
+
+export interface AuditOptions {
+  readonly reader: ClusterReader;
+  readonly trusted: TrustedKeys;
+  readonly local: LocalDigests | null;
+  /** Only this output's chains (`elasticsearch:<cluster uuid>`): the local files may hold others. */
+  readonly output: string;
+  readonly filter: DigestFilter;
+  readonly source: string;
+  readonly digestDir: string | null;
+  readonly tool: AuditReport['tool'];
+  /** Called per file audited (progress on a terminal). */
+  readonly onFile?: (device: string, fileId: string) => void;
+}
+
+interface DeviceTally {
+  device: string;
+  serial: string;
+  output: string;
+  files: number;
+  records: number;
+  verified: number;
+  documents: number;
+  deadLetters: number;
+  days: Map<string, { records: number; files: number }>;
+  findings: Finding[];
+  chain: ChainAuditor;
+}
+
+export async function runAudit(o: AuditOptions): Promise<AuditReport> {
+  const windowed = o.filter.since !== undefined || o.filter.until !== undefined;
+  const devices = new Map<string, DeviceTally>();
+  const extraFindings: Finding[] = [];
+  for (const doc of await o.reader.incompleteDigests(o.filter)) {
+    extraFindings.push({
+      kind: 'digest_signature',
+      device: String((doc.source.observer as { name?: unknown } | undefined)?.name ?? 'unknown'),
+      documentId: doc.id,
+      detail: `custody document ${doc.id} is not a complete digest (no chain position or hash)`,
+    });
+  }
+  for await (const doc of o.reader.digests(o.filter)) {
+    const digest = (doc.source.encedo_hem as { custody?: SignedDigest } | undefined)?.custody;
+    if (!digest?.body) continue;
+    const { body } = digest;
+    if (body.chain.output !== o.output) continue;
+    const key = chainKey(body.chain.device, body.chain.output);
+    let tally = devices.get(key);
+    if (!tally) {
+      const name = String(body.device?.name ?? body.chain.device);
+      tally = {
+        device: name,
+        serial: body.chain.device,
+        output: body.chain.output,
+        ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },
+        days: new Map(),
+        findings: [],
+        chain: new ChainAuditor(name, o.trusted, windowed),
+      };
+      devices.set(key, tally);
+    }
+    const check = tally.chain.accept(digest);
+    if (body.kind !== 'file' || !check.ok) continue;
+    o.onFile?.(tally.device, body.file.id);
+    await auditFile(o, tally, body);
+  }
+  const local = o.local;
+  if (local) {
+    for (const [key, digests] of local.chains) {
+      if (!key.endsWith(`\n${o.output}`)) continue;
+      let tally = devices.get(key);
+      if (!tally) {
+        const serial = key.slice(0, key.indexOf('\n'));
+        const name = local.devices.get(key) ?? serial;
+        tally = {
+          device: name,
+          serial,
+          output: o.output,
+          ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },
+          days: new Map(),
+          findings: [],
+          chain: new ChainAuditor(name, o.trusted, windowed),
+        };
+        devices.set(key, tally);
+      }
+      tally.chain.compareLocal(digests);
+    }
+  }
+  const audits: DeviceAudit[] = [...devices.values()].map((t) => deviceAudit(t, local));
+  if (extraFindings.length > 0) audits.push(orphanDevice(extraFindings, o.output));
+  const keys = [...o.trusted.uses].map(([fingerprint, trust]) => ({ fingerprint, trust }));
+  return {
+    tool: o.tool,
+    generatedAt: new Date().toISOString(),
+    source: o.source,
+    range: { since: o.filter.since ?? null, until: o.filter.until ?? null },
+    keys,
+    digestDir: o.digestDir,
+    devices: audits,
+    intact: audits.every((d) => d.findings.length === 0),
+  };
+}
+
+async function auditFile(o: AuditOptions, tally: DeviceTally, body: FileDigestBody): Promise<void> {
+  const auditor = new FileAuditor(body, tally.device);
+  for await (const group of o.reader.fileDocuments(body.chain.device, body.file.id)) {
+    auditor.line(group.line, group.documents, group.overflow);
+  }
+  const unlined = await o.reader.unlinedDocuments(body.chain.device, body.file.id);
+  auditor.unlined(unlined.documents, unlined.total);
+  const byIndex = new Map<string, string[]>();
+  for (const c of body.companions) byIndex.set(c.index, [...(byIndex.get(c.index) ?? []), c.id]);
+  const found = (await Promise.all([...byIndex].map(([index, ids]) => o.reader.byIds(index, ids)))).flat();
+  auditor.companions(found);
+  const result = auditor.finish();
+  tally.files++;
+  tally.records += body.file.records;
+  tally.verified += result.verified;
+  tally.documents += result.documents;
+  tally.deadLetters += result.deadLetters;
+  tally.findings.push(...result.findings);
+  const day = body.collected_at.slice(0, 10);
+  const d = tally.days.get(day) ?? { records: 0, files: 0 };
+  d.records += body.file.records;
+  d.files++;
+  tally.days.set(day, d);
+}
+
+function deviceAudit(t: DeviceTally, local: LocalDigests | null): DeviceAudit {
+  const chainFindings = t.chain.findings;
+  const findings = [...chainFindings, ...t.findings].sort((a, b) => (a.position ?? -1) - (b.position ?? -1));
+  const days: DayCount[] = [...t.days]
+    .map(([day, c]) => ({ day, records: c.records, files: c.files }))
+    .sort((a, b) => a.day.localeCompare(b.day));
+  const localDigests = local ? (local.chains.get(chainKey(t.serial, t.output))?.length ?? 0) : null;
+  return {
+    device: t.device,
+    serial: t.serial,
+    output: t.output,
+    files: t.files,
+    records: t.records,
+    verified: t.verified,
+    documents: t.documents,
+    deadLetters: t.deadLetters,
+    chain: { ...t.chain.summary, localDigests, intact: chainFindings.length === 0 },
+    days,
+    findings,
+  };
+}
+
+function orphanDevice(findings: Finding[], output: string): DeviceAudit {
+  return {
+    device: 'custody stream',
+    serial: '-',
+    output,
+    ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },
+    chain: { first: null, last: null, digests: 0, localDigests: null, intact: false },
+    days: [],
+    findings,
+  };
+}
