@@ -15,6 +15,10 @@ const C = 'encedo_hem.custody';
 const CHAIN_SORT = [`${C}.body.chain.device`, `${C}.body.chain.output`, `${C}.body.chain.position`, `${C}.hash`];
 const LINE = 'encedo_hem.log.line';
 
+function lineOf(d: StoredDocument): number {
+  return Number((d.source.encedo_hem as { log?: { line?: unknown } } | undefined)?.log?.line);
+}
+
 export interface StoredDocument {
   readonly id: string;
   readonly index: string;
@@ -86,15 +90,26 @@ export class ClusterReader {
     fileId: string,
   ): AsyncGenerator<{ line: number; documents: StoredDocument[]; overflow: number }> {
     const claims = [{ term: { 'observer.serial_number': serial } }, { term: { 'encedo_hem.log.file_id': fileId } }];
-    let after: number | null = null;
+    const query = { bool: { filter: [...claims, { exists: { field: LINE } }] } };
+    const page = (after: number | null) => {
+      const p = this.#search(this.#auditIndex, query, [{ [LINE]: 'asc' }], PAGE, after);
+      p.catch(() => undefined); // observed when awaited; a consumer that stops early leaves no unhandled rejection
+      return p;
+    };
+    let next = page(null);
     for (;;) {
-      const query = { bool: { filter: [...claims, { exists: { field: LINE } }] } };
-      const hits = await this.#search(this.#auditIndex, query, [{ [LINE]: 'asc' }], PAGE, after);
+      const hits = await next;
       if (hits.length === 0) return;
-      const lineOf = (d: StoredDocument) => Number((d.source.encedo_hem as { log?: { line?: unknown } })?.log?.line);
+      const full = hits.length === PAGE;
       const last = lineOf(hits.at(-1)!);
-      // A full page may end in the middle of a line's documents: that line is read whole below.
-      const complete = hits.length < PAGE ? hits : hits.filter((d) => lineOf(d) !== last);
+      // The next page is on its way while this one is checked: engine time and CPU time overlap.
+      if (full) next = page(last);
+      // A full page may end in the middle of a line's documents: that line is read whole, by a query of its own.
+      const sameLine = full
+        ? this.#counted(this.#auditIndex, { bool: { filter: [...claims, { term: { [LINE]: last } }] } }, MAX_SAME_LINE)
+        : null;
+      sameLine?.catch(() => undefined);
+      const complete = full ? hits.filter((d) => lineOf(d) !== last) : hits;
       for (let i = 0; i < complete.length; ) {
         const line = lineOf(complete[i]!);
         let j = i;
@@ -102,11 +117,9 @@ export class ClusterReader {
         yield { line, documents: complete.slice(i, j), overflow: 0 };
         i = j;
       }
-      if (hits.length < PAGE) return;
-      const sameLine = { bool: { filter: [...claims, { term: { [LINE]: last } }] } };
-      const { documents, total } = await this.#counted(this.#auditIndex, sameLine, MAX_SAME_LINE);
+      if (sameLine === null) return;
+      const { documents, total } = await sameLine;
       yield { line: last, documents, overflow: Math.max(0, total - documents.length) };
-      after = last;
     }
   }
 

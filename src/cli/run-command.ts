@@ -5,7 +5,7 @@ import { type DeviceHandle, createDevices, createOutput, createStore, digestDirO
 import type { CustodyOptions } from '../collector/custody-digest.js';
 import { PACKAGE_VERSION } from '../shared/package-info.js';
 import { pollDevice } from '../collector/poll.js';
-import type { Config } from '../config/schema.js';
+import { type Config, effectiveOutput } from '../config/schema.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics, serveMetrics } from '../observability/metrics.js';
@@ -72,7 +72,9 @@ async function run(argv: string[], out: Output): Promise<number> {
     if (custody.created)
       log.info({ fingerprint: custody.key.fingerprint, path: custody.path }, 'created the custody signing key');
     const options = { key: custody.key, digestDir: digestDirOf(config), version: PACKAGE_VERSION };
-    return await collect(config, store, values.once === true, log, out, options);
+    const code = await collect(config, store, values.once === true, log, out, options);
+    if (values.once === true) await out.line(custodyHint(config, values.config!, options));
+    return code;
   } finally {
     await lock.release();
   }
@@ -175,6 +177,17 @@ async function collect(
   await out.line(summary.text);
   if (stoppedBy !== null) return EXIT_INTERRUPTED;
   return summary.ok ? EXIT_OK : EXIT_INVALID;
+}
+
+/** Where the digests went and how to check them: the first thing an auditor asks after a run. */
+function custodyHint(config: Config, configPath: string, custody: CustodyOptions): string {
+  const key = `${custody.key.fingerprint.slice(0, 16)}…`;
+  const line = `  custody: every ingested file has a digest signed by ${key} (local copies in ${custody.digestDir})`;
+  if (effectiveOutput(config) !== 'elasticsearch') return `${line}; audit reads them from an Elasticsearch output`;
+  // `npm start` users run the CLI through npm: give them the npm form.
+  const command =
+    process.env.npm_lifecycle_event === 'start' ? 'npm run audit' : `hem-forwarder audit --config ${configPath}`;
+  return `${line}\n  check what was written: ${command}`;
 }
 
 type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck';

@@ -62,7 +62,7 @@ export class DigestRefusedError extends ForwarderError {
  * the output (acknowledged before this resolves) and appended to the local digest file. Returns the new head,
  * which the caller commits with the file's checkpoint: a checkpoint implies its digest.
  */
-export async function writeFileDigest(chain: ChainContext, ingested: IngestedForDigest): Promise<ChainHead> {
+export async function writeFileDigest(chain: ChainContext, ingested: IngestedForDigest): Promise<WrittenDigest> {
   const { file, verdict, summary } = ingested;
   const body: FileDigestBody = {
     kind: 'file',
@@ -101,8 +101,15 @@ export async function writeFileDigest(chain: ChainContext, ingested: IngestedFor
   return writeDigest(chain, body);
 }
 
+export interface WrittenDigest {
+  /** The new chain head, for the checkpoint. */
+  readonly head: ChainHead;
+  /** What the output did with the digest document (written, or a duplicate of a retried collection's). */
+  readonly stored: UnitSummary;
+}
+
 /** Signs `body`, writes it to the output and the local digest file, and returns the new chain head. */
-export async function writeDigest(chain: ChainContext, body: DigestBody): Promise<ChainHead> {
+export async function writeDigest(chain: ChainContext, body: DigestBody): Promise<WrittenDigest> {
   const signed: SignedDigest = signDigest(body, chain.custody.key);
   const unit = chain.sink.open(`${chain.deviceName}/custody/${body.chain.position}`);
   await unit.write(custodyDocument(signed, chain));
@@ -115,7 +122,7 @@ export async function writeDigest(chain: ChainContext, body: DigestBody): Promis
     );
   }
   await appendDigest(chain.custody.digestDir, chain.deviceName, signed);
-  return { output: chain.outputId, position: body.chain.position, hash: signed.hash };
+  return { head: { output: chain.outputId, position: body.chain.position, hash: signed.hash }, stored: summary };
 }
 
 export function link(chain: ChainContext): FileDigestBody['chain'] {

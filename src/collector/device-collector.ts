@@ -472,9 +472,10 @@ export class DeviceCollector {
         ),
       };
     }
-    const { summary, alerts } = await finishFile(unit, options, file, verdict, trail);
+    const ingested = await finishFile(unit, options, file, verdict, trail);
+    const { alerts } = ingested;
     // The documents are acknowledged; the digest that commits to them is written before the checkpoint.
-    const chain =
+    const digest =
       custody && trail
         ? await writeFileDigest(this.#chainContext(custody, checkpoint, device), {
             fileId: id,
@@ -483,9 +484,10 @@ export class DeviceCollector {
             loggerKeys: trustedKeys,
             collectedAt: now.toISOString(),
             trail,
-            summary,
+            summary: ingested.summary,
           })
         : undefined;
+    const summary = digest ? addSummaries(ingested.summary, digest.stored) : ingested.summary;
     // Acknowledged: only now is the file checkpointed.
     const iso = now.toISOString();
     const previous = checkpoint.state.files.get(id);
@@ -507,7 +509,7 @@ export class DeviceCollector {
         ...new Set([...(previous && previous.sha256 === file.sha256 ? previous.outputs : []), this.#o.outputId]),
       ],
     };
-    await checkpoint.commit({ kind: 'file_ingested', record, ...(chain ? { chain } : {}) });
+    await checkpoint.commit({ kind: 'file_ingested', record, ...(digest ? { chain: digest.head } : {}) });
     const fields = {
       file: id,
       records: verdict.lines.total,
@@ -698,4 +700,13 @@ async function verdictOf(source: AsyncIterable<Buffer>, key: Buffer[]): Promise<
   const verifier = new LogVerifier(key);
   for await (const lines of parseLogBatches(source)) for (const line of lines) verifier.check(line);
   return verifier.verdict();
+}
+
+function addSummaries(a: UnitSummary, b: UnitSummary): UnitSummary {
+  return {
+    written: a.written + b.written,
+    duplicates: a.duplicates + b.duplicates,
+    deadLettered: a.deadLettered + b.deadLettered,
+    deadLetters: [...a.deadLetters, ...b.deadLetters],
+  };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Secret } from '../config/secret.js';
 import { type CustodyKey, custodyKeyFromPem, generateCustodyKeyPem } from '../custody/signing.js';
@@ -79,4 +79,32 @@ function parse(pem: string, where: string): CustodyKey {
 
 function ioError(path: string, err: unknown): CustodyKeyError {
   return new CustodyKeyError(`cannot use the custody signing key ${path}: ${(err as NodeJS.ErrnoException).code}`);
+}
+
+/**
+ * Makes `pem` the state_dir signing key after a rotation: the current key is kept beside it as
+ * `custody-key.<fingerprint prefix>.retired.pem` (old digests stay verifiable from its public half), and the
+ * new key is written whole and renamed into place. Returns the retired key's path.
+ */
+export async function installCustodyKey(stateDir: string, pem: string, currentFingerprint: string): Promise<string> {
+  const path = join(stateDir, CUSTODY_KEY_FILE);
+  const retired = join(stateDir, `custody-key.${currentFingerprint.slice(0, 16)}.retired.pem`);
+  const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await link(path, retired).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(pem);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw ioError(path, err);
+  }
+  return retired;
 }

@@ -196,7 +196,7 @@ describe('cluster blocks are waited out, never dead-lettered', () => {
       const summary = await unit.end();
       await unblock;
       await sink.close();
-      expect(summary).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0 });
+      expect(summary).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0, deadLetters: [] });
       expect(sink.stats.retries).toBeGreaterThan(0);
       expect(existsSync(deadLetterFile)).toBe(false);
       await expectAllOnce(ns, docs);
@@ -226,7 +226,7 @@ describe('cluster blocks are waited out, never dead-lettered', () => {
     try {
       const unit = sink.open('f');
       for (const d of docs) await unit.write(d);
-      expect(await unit.end()).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0 });
+      expect(await unit.end()).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0, deadLetters: [] });
       await sink.close();
       await expectAllOnce(ns, docs);
     } finally {
@@ -265,7 +265,7 @@ describe('refused credentials fail the file; nothing is dead-lettered', () => {
       const error = await ea;
       expect(error.code).toBe('auth');
       expect(error.message).toMatch(message);
-      expect(await sb).toEqual({ written: docs.length - 50, duplicates: 0, deadLettered: 0 });
+      expect(await sb).toEqual({ written: docs.length - 50, duplicates: 0, deadLettered: 0, deadLetters: [] });
       await sink.close();
       expect(sink.stats.deadLettered).toBe(0);
       expect(sink.stats.queued).toBe(0);

@@ -155,7 +155,7 @@ describe('the bulk sink', () => {
     const ns = uniqueNamespace();
     const docs = documents(ns);
     const { summary } = await index(docs);
-    expect(summary).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0 });
+    expect(summary).toEqual({ written: docs.length, duplicates: 0, deadLettered: 0, deadLetters: [] });
     const ds = `logs-encedo_hem.audit-${ns}`;
     expect(await countDocs(client, ds)).toBe(docs.length);
     const expectCount = async (
@@ -193,7 +193,7 @@ describe('the bulk sink', () => {
     const docs = documents(ns);
     await index(docs);
     const { summary, sink } = await index(documents(ns));
-    expect(summary).toEqual({ written: 0, duplicates: docs.length, deadLettered: 0 });
+    expect(summary).toEqual({ written: 0, duplicates: docs.length, deadLettered: 0, deadLetters: [] });
     expect(sink.stats.duplicates).toBe(docs.length);
     expect(await countDocs(client, `logs-encedo_hem.audit-${ns}`)).toBe(docs.length);
   });
@@ -205,7 +205,11 @@ describe('the bulk sink', () => {
     source.event.sequence = 'not a number';
     const broken: IndexDocument = { _id: 'broken-doc', _index: docs[10]!._index, _source: source };
     const { summary } = await index([...docs, broken]);
-    expect(summary).toEqual({ written: 100, duplicates: 0, deadLettered: 1 });
+    expect(summary).toMatchObject({ written: 100, duplicates: 0, deadLettered: 1 });
+    // Named with where it went: custody digests list dead letters so an audit knows them.
+    expect(summary.deadLetters).toEqual([
+      expect.objectContaining({ status: 400, to: expect.stringMatching(/^logs-encedo_hem\.deadletter-/) }),
+    ]);
     expect(await countDocs(client, `logs-encedo_hem.audit-${ns}`)).toBe(100);
     const dl = `logs-encedo_hem.deadletter-${ns}`;
     await client.indices.refresh({ index: dl });
