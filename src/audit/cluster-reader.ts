@@ -15,6 +15,11 @@ const C = 'encedo_hem.custody';
 const CHAIN_SORT = [`${C}.body.chain.device`, `${C}.body.chain.output`, `${C}.body.chain.position`, `${C}.hash`];
 const LINE = 'encedo_hem.log.line';
 
+interface CompositeAggregate {
+  readonly buckets: readonly { key: Record<string, unknown>; doc_count: number }[];
+  readonly after_key?: Record<string, unknown>;
+}
+
 function lineOf(d: StoredDocument): number {
   return Number((d.source.encedo_hem as { log?: { line?: unknown } } | undefined)?.log?.line);
 }
@@ -120,6 +125,41 @@ export class ClusterReader {
       if (sameLine === null) return;
       const { documents, total } = await sameLine;
       yield { line: last, documents, overflow: Math.max(0, total - documents.length) };
+    }
+  }
+
+  /**
+   * Every (device serial, file id) that audit documents claim, with how many, by a composite aggregation paged
+   * with `after_key`: finds documents of files no digest names.
+   */
+  async *fileClaims(): AsyncGenerator<{ serial: string; fileId: string; count: number }> {
+    let after: Record<string, unknown> | undefined;
+    for (;;) {
+      const r = await this.client.search({
+        index: this.#auditIndex,
+        size: 0,
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        aggs: {
+          claims: {
+            composite: {
+              size: PAGE,
+              sources: [
+                { serial: { terms: { field: 'observer.serial_number', missing_bucket: true } } },
+                { file: { terms: { field: 'encedo_hem.log.file_id', missing_bucket: true } } },
+              ],
+              ...(after ? { after } : {}),
+            },
+          },
+        },
+      } as never);
+      const agg = (r.aggregations as { claims?: CompositeAggregate } | undefined)?.claims;
+      const buckets = agg?.buckets ?? [];
+      for (const b of buckets) {
+        yield { serial: String(b.key.serial ?? ''), fileId: String(b.key.file ?? ''), count: b.doc_count };
+      }
+      if (buckets.length < PAGE || !agg?.after_key) return;
+      after = agg.after_key;
     }
   }
 

@@ -42,6 +42,8 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const windowed = o.filter.since !== undefined || o.filter.until !== undefined;
   const devices = new Map<string, DeviceTally>();
   const extraFindings: Finding[] = [];
+  /** serial + file id of every file a digest names. */
+  const claimed = new Set<string>();
   for (const doc of await o.reader.incompleteDigests(o.filter)) {
     extraFindings.push({
       kind: 'digest_signature',
@@ -71,9 +73,34 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       devices.set(key, tally);
     }
     const check = tally.chain.accept(digest);
-    if (body.kind !== 'file' || !check.ok) continue;
+    if (body.kind !== 'file') continue;
+    claimed.add(chainKey(body.chain.device, body.file.id));
+    if (!check.ok) continue;
     o.onFile?.(tally.device, body.file.id);
     await auditFile(o, tally, body);
+  }
+  // A whole file no digest names (forged, imported, or collected before custody) is extra too; in a time window
+  // the files outside it are not read, so this check needs the whole chain.
+  if (!windowed) {
+    // Files the local digest files name are accounted for there (a chain_gap or truncated finding says so).
+    for (const [key, digests] of o.local?.chains ?? []) {
+      const serial = key.slice(0, key.indexOf('\n'));
+      for (const d of digests) if (d.fileId !== null) claimed.add(chainKey(serial, d.fileId));
+    }
+    const bySerial = new Map([...devices.values()].map((t) => [t.serial, t]));
+    for await (const c of o.reader.fileClaims()) {
+      if (claimed.has(chainKey(c.serial, c.fileId))) continue;
+      const tally = bySerial.get(c.serial);
+      if (o.filter.device && !tally) continue;
+      (tally?.findings ?? extraFindings).push({
+        kind: 'document_extra',
+        device: tally?.device ?? (c.serial || 'unknown'),
+        ...(c.fileId ? { fileId: c.fileId } : {}),
+        detail:
+          `${c.count} document(s) claim file ${c.fileId || '(none)'} of device ${c.serial || '(none)'}, ` +
+          'which no custody digest names (forged, imported by hand, or collected before custody)',
+      });
+    }
   }
   const local = o.local;
   if (local) {
@@ -161,7 +188,7 @@ function deviceAudit(t: DeviceTally, local: LocalDigests | null): DeviceAudit {
 
 function orphanDevice(findings: Finding[], output: string): DeviceAudit {
   return {
-    device: 'custody stream',
+    device: 'unattributed',
     serial: '-',
     output,
     ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },

@@ -151,12 +151,18 @@ describe('audit on what run wrote', () => {
     const fileId = await firstFile(s.ns);
     const target = (await fileDocs(s.ns, fileId))[70]!;
     await remove(target);
-    const { result, report } = await audit(s);
+    const html = join(s.dir, 'report.html');
+    const { result, report } = await audit(s, '--report', html);
     expect(result.status).toBe(1);
     const line = target._source.encedo_hem.log.line as number;
     expect(findings(report)).toEqual([
       expect.objectContaining({ kind: 'document_missing', fileId, lines: { first: line, last: line } }),
     ]);
+    // The auditor's report of the same audit (rendering itself is checked in a browser elsewhere).
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/FINDINGS/);
+    expect(page).toContain('document_missing');
+    expect(page).toContain(`the document of line ${line} is missing`);
   });
 
   it('a forged document claiming an ingested file, with a correct device tag: document_extra', async () => {
@@ -177,11 +183,19 @@ describe('audit on what run wrote', () => {
     forged.encedo_hem.log.line = (last.encedo_hem.log.line as number) + 1;
     delete forged.event.ingested;
     await client.create({ index: `logs-encedo_hem.audit-${s.ns}`, id: 'forged-1', document: forged, refresh: true });
+    // And a whole file that was never collected: its document claims a file id no digest names.
+    const invented = structuredClone(forged);
+    invented.encedo_hem.log.file_id = 'deadbeef';
+    await client.create({ index: `logs-encedo_hem.audit-${s.ns}`, id: 'forged-2', document: invented, refresh: true });
     const { result, report } = await audit(s);
     expect(result.status).toBe(1);
     const all = findings(report);
-    expect(all.map((f) => f.kind)).toEqual(['document_extra']);
-    expect(all[0]).toMatchObject({ fileId, position: 0 });
+    expect(all).toHaveLength(2);
+    expect(all.find((f) => f.fileId === fileId)).toMatchObject({ kind: 'document_extra', position: 0 });
+    expect(all.find((f) => f.fileId === 'deadbeef')).toMatchObject({ kind: 'document_extra' });
+    expect(all.find((f) => f.fileId === 'deadbeef')!.detail).toMatch(
+      /1 document\(s\) claim file deadbeef .* which no custody digest names/,
+    );
   });
 
   it('a document re-indexed under a new id (same content): document_extra on its line', async () => {
@@ -272,10 +286,17 @@ describe('audit on what run wrote', () => {
     const { result, report } = await audit(s);
     expect(result.status).toBe(1);
     expect(findings(report)).toEqual([expect.objectContaining({ kind: 'truncated', position: chain.length - 2 })]);
-    // Without an outside copy the cluster alone cannot show it: why digest_dir belongs off the cluster.
+    // Without an outside copy only the files' documents, which no digest names any more, show it; had they been
+    // deleted too, nothing would: why digest_dir belongs off the cluster.
     const dir = mkdtempSync(join(tmpdir(), 'hemfwd-empty-digests-'));
     const blind = await audit(s, '--digest-dir', dir);
-    expect(blind.result.status).toBe(0);
+    expect(blind.result.status).toBe(1);
+    const truncatedFiles = chain.slice(-2).map((d) => (d._source.encedo_hem.custody as SignedDigest).body);
+    expect(
+      findings(blind.report)
+        .map((f) => [f.kind, f.fileId])
+        .sort(),
+    ).toEqual(truncatedFiles.map((b) => ['document_extra', b.kind === 'file' ? b.file.id : '']).sort());
   });
 
   it('with --public-key pinned to another key, every digest is unknown_key; the right key passes', async () => {

@@ -1,0 +1,236 @@
+/**
+ * Documents audited per second by `hem-forwarder audit --config FILE` (the built CLI in a process of its own,
+ * run as a user runs it) over the audit documents that `run --once` wrote into a search engine, against a
+ * baseline measured in the same run over the same documents: the engine's plain `search_after` read, file by
+ * file with the audit's query, sort and page size, from this process. The ratio (audit rate / plain-read
+ * rate) is how much of the engine's read speed the audit keeps: the rest is the digest chain, the tag and
+ * document checks, and the process start.
+ *
+ *   npm run bench:audit -- [--records 100000] [--elasticsearch URL]
+ *
+ * The engine is --elasticsearch, else ELASTICSEARCH_URL, else the test engine started on port 9271 (and
+ * stopped at the end). Each run writes to a namespace of its own. Exits 1 unless the audit says intact.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@elastic/elasticsearch';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const ENGINE = fileURLToPath(new URL('../../test/engine/engine.mjs', import.meta.url));
+/** One closed log file per boot: the documents spread over this many files, as on a device that rebooted. */
+const FILES = 10;
+/** As src/audit/cluster-reader.ts reads a file's documents. */
+const PAGE = 1000;
+const LINE = 'encedo_hem.log.line';
+const SERIAL = 'observer.serial_number';
+const FILE_ID = 'encedo_hem.log.file_id';
+
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string', default: '100000' },
+    elasticsearch: { type: 'string' },
+    'engine-port': { type: 'string', default: '9271' },
+  },
+});
+const records = Number(values.records);
+if (!Number.isInteger(records) || records < FILES) throw new Error(`--records ${values.records}: a whole number >= 10`);
+/** Node flags for the forwarder: those of the installed command's `#!` line, as a user runs it. */
+const nodeFlags = (
+  readFileSync(CLI, 'utf8')
+    .split('\n', 1)[0]!
+    .match(/ (--\S+)/g) ?? []
+).map((f) => f.trim());
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+
+interface Finished {
+  readonly code: number | null;
+  readonly seconds: number;
+  readonly stdout: string;
+  /** VmHWM in bytes; 0 where /proc is not available. */
+  readonly peak: number;
+}
+
+/** Runs the CLI in a child process, timing it and sampling its peak RSS from /proc until it exits. */
+async function cli(args: string[], keepStdout: boolean): Promise<Finished> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
+    stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  let peak = 0;
+  const sample = () => {
+    try {
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+      peak = Math.max(peak, kb * 1024);
+    } catch {
+      // not started yet, or gone
+    }
+  };
+  const timer = setInterval(sample, 20);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    // 'close': the process has exited and its stdout is read to the end.
+    child.once('close', (c) => resolve(c));
+  }).finally(() => clearInterval(timer));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { code, seconds, stdout, peak };
+}
+
+/** Starts the test engine; `reused` when one was already answering on the port (then it is left running). */
+async function startEngine(port: string): Promise<{ url: string; reused: boolean }> {
+  console.log(`starting the test engine on port ${port}...`);
+  const child = spawn(process.execPath, [ENGINE, 'start', '--port', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  const url = /^ENGINE_URL=(\S+)$/m.exec(stdout)?.[1];
+  if (code !== 0 || !url) throw new Error(`test engine did not start (exit ${code}):\n${stderr}`);
+  return { url, reused: stderr.includes('already running') };
+}
+
+async function stopEngine(port: string): Promise<void> {
+  const child = spawn(process.execPath, [ENGINE, 'stop', '--port', port], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await new Promise((resolve) => child.once('close', resolve));
+}
+
+/** Every (serial, file id) with audit documents in the index, as the audit learns them from the digests. */
+async function filesIn(client: Client, index: string): Promise<{ serial: string; fileId: string }[]> {
+  const r = await client.search({
+    index,
+    size: 0,
+    aggs: {
+      serials: { terms: { field: SERIAL, size: 100 }, aggs: { files: { terms: { field: FILE_ID, size: 10_000 } } } },
+    },
+  });
+  type Buckets = { buckets: { key: string; files?: Buckets }[] };
+  const serials = (r.aggregations as { serials: Buckets } | undefined)?.serials.buckets ?? [];
+  return serials.flatMap((s) => (s.files?.buckets ?? []).map((f) => ({ serial: s.key, fileId: f.key })));
+}
+
+/** The baseline: each file's documents in line order, a page of PAGE at a time with `search_after`. */
+async function plainRead(client: Client, index: string, files: { serial: string; fileId: string }[]): Promise<number> {
+  let documents = 0;
+  for (const { serial, fileId } of files) {
+    const query = {
+      bool: { filter: [{ term: { [SERIAL]: serial } }, { term: { [FILE_ID]: fileId } }, { exists: { field: LINE } }] },
+    };
+    let after: unknown[] | undefined;
+    for (;;) {
+      const r = await client.search({
+        index,
+        query,
+        sort: [{ [LINE]: 'asc' }],
+        size: PAGE,
+        track_total_hits: false,
+        ...(after ? { search_after: after as never } : {}),
+      });
+      const hits = r.hits.hits;
+      documents += hits.length;
+      if (hits.length < PAGE) break;
+      after = hits.at(-1)!.sort as unknown[];
+    }
+  }
+  return documents;
+}
+
+let engine: { port: string; reused: boolean } | null = null;
+let url = values.elasticsearch ?? process.env.ELASTICSEARCH_URL;
+if (!url) {
+  const started = await startEngine(values['engine-port']);
+  url = started.url;
+  engine = { port: values['engine-port'], reused: started.reused };
+}
+const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-audit-'));
+const namespace = `bench_audit_${Date.now()}`;
+const index = `logs-encedo_hem.audit-${namespace}`;
+// The same options as the forwarder's own client (src/sinks/elasticsearch/client.ts): compressed answers.
+const client = new Client({ node: url, compression: true, maxRetries: 0, requestTimeout: 60_000 });
+try {
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `state_dir: ${JSON.stringify(join(dir, 'state'))}`,
+      'log: { level: warn }',
+      'devices:',
+      '  - name: bench',
+      `    simulator: { seed: 1, boots: ${FILES}, events_per_boot: ${Math.ceil(records / FILES)} }`,
+      `    namespace: ${namespace}`,
+      'output:',
+      '  type: elasticsearch',
+      `  elasticsearch: { hosts: [${JSON.stringify(url)}], setup: true }`,
+      '',
+    ].join('\n'),
+  );
+  console.log(`collecting ${n(records)} records in ${FILES} files into ${url} (namespace ${namespace})...`);
+  const run = await cli(['run', '--once', '--config', config], false);
+  if (run.code !== 0) throw new Error(`run --once exited with ${run.code}`);
+  console.log(`  run --once: ${run.seconds.toFixed(1)} s`);
+  await client.indices.refresh({ index: `logs-encedo_hem.*-${namespace}` });
+  const documents = (await client.count({ index })).count;
+  const files = await filesIn(client, index);
+
+  // An untimed read first, so that neither measured reader finds the engine's caches cold and the other warm.
+  await plainRead(client, index, files);
+
+  const audit = await cli(['audit', '--config', config, '--namespace', namespace, '--json'], true);
+  let intact = false;
+  let audited = 0;
+  try {
+    const report = JSON.parse(audit.stdout) as { intact: boolean; devices: { documents: number }[] };
+    intact = report.intact;
+    audited = report.devices.reduce((a, d) => a + d.documents, 0);
+  } catch {
+    console.error(`audit printed no JSON report:\n${audit.stdout.slice(0, 2000)}`);
+  }
+
+  const started = process.hrtime.bigint();
+  const read = await plainRead(client, index, files);
+  const plainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+
+  const auditRate = audited / audit.seconds;
+  const plainRate = read / plainSeconds;
+  const mb = (b: number) => (b > 0 ? `${(b / 1024 / 1024).toFixed(0)} MB` : 'n/a (no /proc)');
+  console.log(`audit of ${files.length} files, ${n(documents)} audit documents in ${index}:`);
+  console.log(
+    `  audit (hem-forwarder audit --config, node ${nodeFlags.join(' ')}): ${n(audited)} documents, ` +
+      `${audit.seconds.toFixed(2)} s, ${n(auditRate)} docs/s, exit ${audit.code} ` +
+      `(${intact ? 'intact' : 'NOT intact'}), peak RSS ${mb(audit.peak)}`,
+  );
+  console.log(
+    `  plain search_after read (page ${PAGE}, per file): ${n(read)} documents, ${plainSeconds.toFixed(2)} s, ` +
+      `${n(plainRate)} docs/s`,
+  );
+  console.log(`  ratio audit/plain read: ${(auditRate / plainRate).toFixed(2)}`);
+  if (audited !== documents || read !== documents) {
+    console.error(`document counts differ: ${n(documents)} in the index, audit ${n(audited)}, plain read ${n(read)}`);
+    process.exitCode = 1;
+  }
+  if (audit.code !== 0 || !intact) {
+    console.error(`the audit did not say intact (exit ${audit.code})`);
+    process.exitCode = 1;
+  }
+} finally {
+  // A shared cluster keeps nothing of the bench; the engine started here goes away with its data.
+  if (!engine || engine.reused) {
+    await client.indices
+      .deleteDataStream({ name: `logs-encedo_hem.*-${namespace}` })
+      .catch((err: Error) => console.error(`could not delete the bench data streams: ${err.message}`));
+  }
+  await client.close();
+  rmSync(dir, { recursive: true, force: true });
+  if (engine && !engine.reused) await stopEngine(engine.port);
+}
