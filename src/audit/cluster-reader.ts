@@ -20,6 +20,10 @@ interface CompositeAggregate {
   readonly after_key?: Record<string, unknown>;
 }
 
+function auditIndexOf(namespace: string): string {
+  return `logs-${AUDIT_DATASET}-${namespace}`;
+}
+
 function lineOf(d: StoredDocument): number {
   return Number((d.source.encedo_hem as { log?: { line?: unknown } } | undefined)?.log?.line);
 }
@@ -49,7 +53,7 @@ export class ClusterReader {
   }
 
   get #auditIndex(): string {
-    return `logs-${AUDIT_DATASET}-${this.namespace}`;
+    return auditIndexOf(this.namespace);
   }
 
   #digestQuery(filter: DigestFilter, complete: boolean): Record<string, unknown> {
@@ -93,11 +97,13 @@ export class ClusterReader {
   async *fileDocuments(
     serial: string,
     fileId: string,
+    namespace: string,
   ): AsyncGenerator<{ line: number; documents: StoredDocument[]; overflow: number }> {
+    const index = auditIndexOf(namespace);
     const claims = [{ term: { 'observer.serial_number': serial } }, { term: { 'encedo_hem.log.file_id': fileId } }];
     const query = { bool: { filter: [...claims, { exists: { field: LINE } }] } };
     const page = (after: number | null) => {
-      const p = this.#search(this.#auditIndex, query, [{ [LINE]: 'asc' }], PAGE, after);
+      const p = this.#search(index, query, [{ [LINE]: 'asc' }], PAGE, after);
       p.catch(() => undefined); // observed when awaited; a consumer that stops early leaves no unhandled rejection
       return p;
     };
@@ -111,7 +117,7 @@ export class ClusterReader {
       if (full) next = page(last);
       // A full page may end in the middle of a line's documents: that line is read whole, by a query of its own.
       const sameLine = full
-        ? this.#counted(this.#auditIndex, { bool: { filter: [...claims, { term: { [LINE]: last } }] } }, MAX_SAME_LINE)
+        ? this.#counted(index, { bool: { filter: [...claims, { term: { [LINE]: last } }] } }, MAX_SAME_LINE)
         : null;
       sameLine?.catch(() => undefined);
       const complete = full ? hits.filter((d) => lineOf(d) !== last) : hits;
@@ -164,14 +170,19 @@ export class ClusterReader {
   }
 
   /** Documents claiming the file without a line number: none of the forwarder's lacks one. */
-  async unlinedDocuments(serial: string, fileId: string): Promise<{ documents: StoredDocument[]; total: number }> {
+  async unlinedDocuments(
+    serial: string,
+    fileId: string,
+    namespace: string,
+  ): Promise<{ documents: StoredDocument[]; total: number }> {
+    const index = auditIndexOf(namespace);
     const query = {
       bool: {
         filter: [{ term: { 'observer.serial_number': serial } }, { term: { 'encedo_hem.log.file_id': fileId } }],
         must_not: [{ exists: { field: LINE } }],
       },
     };
-    return this.#counted(this.#auditIndex, query, 20);
+    return this.#counted(index, query, 20);
   }
 
   /** Documents by id in one data stream (a file's integrity record and alerts). */

@@ -141,10 +141,10 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
 
 async function auditFile(o: AuditOptions, tally: DeviceTally, body: FileDigestBody): Promise<void> {
   const auditor = new FileAuditor(body, tally.device);
-  for await (const group of o.reader.fileDocuments(body.chain.device, body.file.id)) {
+  for await (const group of o.reader.fileDocuments(body.chain.device, body.file.id, body.namespace)) {
     auditor.line(group.line, group.documents, group.overflow);
   }
-  const unlined = await o.reader.unlinedDocuments(body.chain.device, body.file.id);
+  const unlined = await o.reader.unlinedDocuments(body.chain.device, body.file.id, body.namespace);
   auditor.unlined(unlined.documents, unlined.total);
   const byIndex = new Map<string, string[]>();
   for (const c of body.companions) byIndex.set(c.index, [...(byIndex.get(c.index) ?? []), c.id]);

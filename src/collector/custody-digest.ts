@@ -69,6 +69,7 @@ export async function writeFileDigest(chain: ChainContext, ingested: IngestedFor
     version: DIGEST_VERSION,
     chain: link(chain),
     device: deviceOf(chain),
+    namespace: chain.namespace,
     collected_at: ingested.collectedAt,
     file: {
       id: ingested.fileId,

@@ -40,6 +40,8 @@ export interface FileDigestBody {
   readonly version: typeof DIGEST_VERSION;
   readonly chain: ChainLink;
   readonly device: { readonly serial: string; readonly name: string };
+  /** The data stream namespace the file's documents went to (`logs-encedo_hem.audit-<namespace>`). */
+  readonly namespace: string;
   /** When the file was read (the documents' event.created); the same when an interrupted collection is retried. */
   readonly collected_at: string;
   readonly file: {
