@@ -56,15 +56,13 @@ export class FileAuditor {
     this.#enterChunk(line);
     this.#chunk!.lines.add(line);
     const present = new Set(documents.map((d) => d.id));
-    for (const letter of letters) {
-      if (present.has(letter.id)) continue; // re-indexed from the dead-letter store: the document counts
-      this.#digester.add(line, letter.id, letter.hash);
-    }
+    const absent = letters.filter((l) => !present.has(l.id)); // one re-indexed from the dead-letter store counts
+    for (const letter of absent) this.#digester.add(line, letter.id, letter.hash);
     for (const doc of documents) {
       this.#digester.add(line, doc.id, storedDocumentHash(doc.source));
       this.#documents++;
     }
-    const claims = documents.length + overflow + letters.filter((l) => !present.has(l.id)).length;
+    const claims = documents.length + overflow + absent.length;
     if (claims > 1) {
       const ids = documents.map((d) => d.id);
       this.#add(line, {
@@ -77,6 +75,13 @@ export class FileAuditor {
     }
     const first = documents[0];
     if (first) this.#checkRecord(line, first);
+    else if (absent[0]) this.#replay(absent[0], line);
+  }
+
+  /** A refused record still takes its place in the device's sequence (a KEY_INIT opens a segment). */
+  #replay(letter: DeadLetterEntry, line: number): void {
+    if (typeof letter.original !== 'string') return; // a digest is read back from the cluster: trust no shape
+    if (this.#verifier.check(parseLine(letter.original, line))?.status === 'verified') this.#verified++;
   }
 
   /** Documents claiming the file with no line number. */
@@ -149,8 +154,11 @@ export class FileAuditor {
 
   #chunkFinding(expected: Chunk, got: Chunk | undefined): void {
     const count = got?.count ?? 0;
-    const lines = { first: expected.first, last: expected.last };
-    const range = `lines ${expected.first}–${expected.last}`;
+    const lines = {
+      first: Math.min(expected.first, got?.first ?? expected.first),
+      last: Math.max(expected.last, got?.last ?? expected.last),
+    };
+    const range = `lines ${lines.first}–${lines.last}`;
     const unlisted = this.#body.dead_letters.count - this.#body.dead_letters.listed.length;
     const note = unlisted > 0 ? ` (${unlisted} dead letter(s) are not listed in the digest)` : '';
     if (count < expected.count) {
@@ -217,6 +225,7 @@ export class FileAuditor {
       this.#enterChunk(letter.line!);
       this.#chunk!.lines.add(letter.line!);
       this.#digester.add(letter.line!, letter.id, letter.hash);
+      this.#replay(letter, letter.line!);
       this.#nextDeadLetter++;
     }
   }
@@ -242,7 +251,16 @@ export class FileAuditor {
     this.#chunk = null;
     if (chunk === null) return;
     const expected = this.#expected.get(chunk.index);
-    if (!expected || expected.count !== expected.last - expected.first + 1) return;
+    if (!expected) return;
+    for (const line of chunk.lines) {
+      if (line >= expected.first && line <= expected.last) continue;
+      this.#add(line, {
+        kind: 'document_extra',
+        lines: { first: line, last: line },
+        detail: `a document on line ${line}, which the digest does not list (its lines here are ${expected.first}–${expected.last})`,
+      });
+    }
+    if (expected.count !== expected.last - expected.first + 1) return;
     for (let line = expected.first; line <= expected.last; line++) {
       if (chunk.lines.has(line)) continue;
       this.#add(line, {

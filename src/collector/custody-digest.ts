@@ -147,11 +147,14 @@ function deadLetterEntry(letter: DeadLetter): DeadLetterEntry {
   } catch {
     // kept as null: the hash then commits to nothing a reader could match, and `line` is unknown
   }
-  const line = (source as { encedo_hem?: { log?: { line?: unknown } } } | null)?.encedo_hem?.log?.line;
+  const doc = source as { encedo_hem?: { log?: { line?: unknown } }; event?: { original?: unknown } } | null;
+  const line = doc?.encedo_hem?.log?.line;
+  const original = doc?.event?.original;
   return {
     id: letter.id,
     line: typeof line === 'number' ? line : null,
     hash: sha256Hex(canonicalJson(source)),
+    original: typeof original === 'string' ? original : null,
     status: letter.status,
     reason: letter.reason.slice(0, 500),
     to: letter.to,

@@ -29,6 +29,8 @@ export interface DeadLetterEntry {
   readonly id: string;
   readonly line: number | null;
   readonly hash: string;
+  /** The record's line as the device wrote it (event.original): `audit` re-verifies the records after it. */
+  readonly original: string | null;
   readonly status: number;
   readonly reason: string;
   /** Where it went: the dead-letter data stream or the local dead-letter file. */
