@@ -80,6 +80,11 @@ export async function auditCommand(argv: string[], out: Output): Promise<number>
     if (values.report) await writeFile(values.report, renderReportHtml(report));
     if (values.json) await out.line(JSON.stringify(report));
     else await printReport(report, out, values.report);
+    if (report.devices.length === 0) {
+      // Nothing checked proves nothing: a wrong cluster, namespace or window must not read as intact.
+      out.error('audit: no custody digests matched: nothing was proven (check --namespace, --device, --since)');
+      return EXIT_INVALID;
+    }
     return report.intact ? EXIT_OK : EXIT_INVALID;
   } catch (err) {
     if (err instanceof UsageError) throw err;

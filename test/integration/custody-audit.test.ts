@@ -126,6 +126,19 @@ describe('audit on what run wrote', () => {
     // The text form says the same for a person.
     const text = await runCliAsync(['audit', '--config', s.path, '--namespace', s.ns]);
     expect(text.status).toBe(0);
+    // A window or a device that matches nothing proves nothing, and says so.
+    for (const args of [
+      ['--device', 'another'],
+      ['--since', '2999-01-01'],
+    ]) {
+      const none = await audit(s, ...args);
+      expect(none.report.devices).toEqual([]);
+      expect(none.result.status).toBe(1);
+      expect(none.result.stderr).toMatch(/no custody digests matched: nothing was proven/);
+    }
+    const windowed = await audit(s, '--device', 'hem1', '--since', '2000-01-01', '--until', '2999-01-01');
+    expect(windowed.result.status).toBe(0);
+    expect(windowed.report.devices[0]!.files).toBe(BOOTS);
     expect(text.stdout).toMatch(/INTACT/);
     expect(text.stdout).toMatch(new RegExp(`hem1 \\(\\w+\\): ${BOOTS} files, ${records} records`));
   });
