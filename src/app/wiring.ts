@@ -44,7 +44,18 @@ export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchC
     ...(es.bearer ? { bearer: es.bearer.reveal() } : {}),
     ...(es.ca ? { caFile: es.ca } : {}),
     ...(es.ca_fingerprint ? { caFingerprint: es.ca_fingerprint } : {}),
+    compression: es.compression === 'auto' ? compressionPays(es) : es.compression === 'on',
   };
+}
+
+/** gzip costs CPU on both sides: worth it over a real network, not to a cluster on this host or on plain http. */
+export function compressionPays(es: Pick<ElasticsearchConfig, 'hosts' | 'cloud_id'>): boolean {
+  if (es.cloud_id) return true;
+  return es.hosts.some((h) => {
+    const url = new URL(h);
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
+    return url.protocol === 'https:' && !local;
+  });
 }
 
 export interface Output {

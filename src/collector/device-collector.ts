@@ -17,14 +17,14 @@ import type { ParsedRecord } from '../logfile/types.js';
 import { type FileVerdict, LogVerifier, type ProblemKind } from '../logfile/verify.js';
 import type { Metrics } from '../observability/metrics.js';
 import { HaltedError, errorCode } from '../shared/errors.js';
-import type { Sink, UnitSummary } from '../sinks/sink.js';
+import type { Sink, SinkUnit, UnitSummary } from '../sinks/sink.js';
 import { Checkpoint, chainHead, collectingSince } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
 import { type FileDecision, decideFile } from './file-policy.js';
 import { HashingTap } from '../shared/hashing-tap.js';
 import { CustodyTrail } from '../custody/trail.js';
 import { type ChainContext, type CustodyOptions, writeFileDigest } from './custody-digest.js';
-import { type IngestOptions, finishFile, writeRecords } from './ingest-file.js';
+import { type IngestOptions, writeFileTail, writeRecords } from './ingest-file.js';
 import { decideLoggerKey, haltStands } from './key-policy.js';
 
 export interface DeviceCollectorOptions {
@@ -190,12 +190,44 @@ export class DeviceCollector {
       this.#noticeOtherOutputs(state, pending);
       result.earlier = listing.ids.length - pending.length;
       let done = 0;
-      for (const id of pending) {
-        if (signal?.aborted) break;
-        tally(result, await this.#collectFile(checkpoint, id, keys.verifyWith, device), metrics);
+      const finish = (outcome: FileOutcome) => {
+        tally(result, outcome, metrics);
         this.#progress();
         this.#o.onFile?.(this.name, ++done, pending.length);
+      };
+      // Files overlap: the next one is read and mapped while the previous ones wait for their acknowledgements,
+      // digests and checkpoints, which follow one another in listing order on a chain of their own.
+      let completing: Promise<void> = Promise.resolve();
+      let failure: unknown = null;
+      let unacknowledged = 0;
+      const slots: (() => void)[] = [];
+      try {
+        for (const id of pending) {
+          if (signal?.aborted || failure !== null) break;
+          const sent = await this.#sendFile(checkpoint, id, keys.verifyWith, device);
+          if (sent.kind !== 'sent') {
+            await completing; // outcomes in order: an earlier file's comes first
+            finish(sent);
+            continue;
+          }
+          unacknowledged++;
+          completing = completing
+            .then(() => this.#completeFile(checkpoint, sent))
+            .then(finish)
+            .catch((err: unknown) => {
+              failure ??= err; // later files are not checkpointed: their turn never comes
+            })
+            .finally(() => {
+              unacknowledged--;
+              slots.shift()?.();
+            });
+          if (unacknowledged > FILES_IN_FLIGHT) await new Promise<void>((resolve) => slots.push(resolve));
+        }
+      } finally {
+        // Sent files are completed even when a later one failed: their documents are in the output already.
+        await completing;
       }
+      if (failure !== null) throw failure;
       for (const [id, decision] of decisions) {
         if (signal?.aborted) break;
         if (decision !== 'recheck') continue;
@@ -428,17 +460,17 @@ export class DeviceCollector {
   }
 
   /**
-   * Streams one file from the device into the output. Checkpointed only when the output acknowledged every
-   * document, and never when the file has no records (alerted, fetched again next cycle).
+   * Streams one file from the device into the output, up to its last document, without waiting for the
+   * acknowledgement (completeFile does): the next file is read while this one's documents are in flight. A
+   * file with no records is never checkpointed (alerted, fetched again next cycle).
    */
-  async #collectFile(
+  async #sendFile(
     checkpoint: Checkpoint,
     id: string,
     trustedKeys: Buffer[],
     device: DeviceContext,
-  ): Promise<FileOutcome> {
-    const custody = this.#o.custody;
-    const trail = custody ? new CustodyTrail() : undefined;
+  ): Promise<FileOutcome | SentFile> {
+    const trail = this.#o.custody ? new CustodyTrail() : undefined;
     let options: IngestOptions | undefined;
     let now = new Date();
     const unit = this.#o.sink.open(`${this.name}/${id}`);
@@ -472,23 +504,32 @@ export class DeviceCollector {
         ),
       };
     }
-    const ingested = await finishFile(unit, options, file, verdict, trail);
-    const { alerts } = ingested;
+    const alerts = await writeFileTail(unit, options, file, verdict, trail);
+    return { kind: 'sent', id, unit, verdict, file, trail, trustedKeys, now, alerts, device };
+  }
+
+  /**
+   * Waits for the output to acknowledge every document of a sent file, writes its custody digest, and only
+   * then checkpoints it. Called in the order the files were sent, so checkpoints (and the chain) keep it.
+   */
+  async #completeFile(checkpoint: Checkpoint, sent: SentFile): Promise<FileOutcome> {
+    const { id, verdict, file, trail, now, alerts } = sent;
+    const acknowledged = await sent.unit.end();
+    const custody = this.#o.custody;
     // The documents are acknowledged; the digest that commits to them is written before the checkpoint.
     const digest =
       custody && trail
-        ? await writeFileDigest(this.#chainContext(custody, checkpoint, device), {
+        ? await writeFileDigest(this.#chainContext(custody, checkpoint, sent.device), {
             fileId: id,
             file,
             verdict,
-            loggerKeys: trustedKeys,
+            loggerKeys: sent.trustedKeys,
             collectedAt: now.toISOString(),
             trail,
-            summary: ingested.summary,
+            summary: acknowledged,
           })
         : undefined;
-    const summary = digest ? addSummaries(ingested.summary, digest.stored) : ingested.summary;
-    // Acknowledged: only now is the file checkpointed.
+    const summary = digest ? addSummaries(acknowledged, digest.stored) : acknowledged;
     const iso = now.toISOString();
     const previous = checkpoint.state.files.get(id);
     const record: FileRecord = {
@@ -641,6 +682,26 @@ export class DeviceCollector {
 }
 
 /** What collecting one file came to. */
+/**
+ * Files whose documents may be unacknowledged at once, beyond the one being read: enough to keep every
+ * bulk request slot busy across file boundaries; memory is bounded by the sink's buffer, not by this.
+ */
+const FILES_IN_FLIGHT = 2;
+
+/** A file whose documents are all handed to the output, waiting for their acknowledgement. */
+interface SentFile {
+  readonly kind: 'sent';
+  readonly id: string;
+  readonly unit: SinkUnit;
+  readonly verdict: FileVerdict;
+  readonly file: FetchedFile;
+  readonly trail: CustodyTrail | undefined;
+  readonly trustedKeys: Buffer[];
+  readonly now: Date;
+  readonly alerts: number;
+  readonly device: DeviceContext;
+}
+
 type FileOutcome =
   | { readonly kind: 'ingested'; readonly verdict: FileVerdict; readonly summary: UnitSummary; readonly alerts: number }
   | { readonly kind: 'locked'; readonly id: string }

@@ -67,11 +67,23 @@ export async function finishFile(
   verdict: FileVerdict,
   trail?: CustodyTrail,
 ): Promise<IngestedFile> {
+  const alerts = await writeFileTail(unit, options, file, verdict, trail);
+  return { verdict, summary: await unit.end(), alerts };
+}
+
+/** The file's integrity record and an alert per problem kind, into its unit; returns how many alerts. */
+export async function writeFileTail(
+  unit: SinkUnit,
+  options: IngestOptions,
+  file: FetchedFile,
+  verdict: FileVerdict,
+  trail?: CustodyTrail,
+): Promise<number> {
   const ctx = { device: options.context.device, namespace: options.context.namespace, now: options.context.created };
   const alerts = verdictAlerts(ctx, file, options.deviceName, verdict);
   for (const doc of [fileVerdictDocument(ctx, file, verdict), ...alerts]) {
     trail?.companion(doc);
     await unit.write(doc);
   }
-  return { verdict, summary: await unit.end(), alerts: alerts.length };
+  return alerts.length;
 }

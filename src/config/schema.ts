@@ -133,6 +133,8 @@ const elasticsearch = z
     flush_count: z.number().int().positive().default(D.elasticsearch.flushCount),
     flush_interval: duration.default(D.elasticsearch.flushIntervalMs),
     concurrency: z.number().int().min(1).max(16).default(D.elasticsearch.concurrency),
+    /** gzip bulk requests: `auto` is off for plain http or a loopback host (CPU better spent), on otherwise. */
+    compression: z.enum(['auto', 'on', 'off']).default('auto'),
     dead_letter_file: z.string().optional(),
   })
   .refine((e) => !(e.username && !e.password), { path: ['password'], message: 'required with username' });

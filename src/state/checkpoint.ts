@@ -32,6 +32,7 @@ export class Checkpoint {
   readonly #store: StateStore;
   #state: DeviceState;
   #dirty = false;
+  #writing: Promise<void> = Promise.resolve();
 
   private constructor(store: StateStore, state: DeviceState) {
     this.#store = store;
@@ -59,10 +60,22 @@ export class Checkpoint {
     if (changes.length > 0) this.#dirty = true;
   }
 
-  async flush(): Promise<void> {
+  /** Writes what is staged. Writes queue: a file completing while the next one starts never races it. */
+  flush(): Promise<void> {
+    const write = this.#writing.then(() => this.#write());
+    this.#writing = write.catch(() => undefined);
+    return write;
+  }
+
+  async #write(): Promise<void> {
     if (!this.#dirty) return;
-    this.#state.revision = await this.#store.save(this.#state, { ifRevision: this.#state.revision });
     this.#dirty = false;
+    try {
+      this.#state.revision = await this.#store.save(this.#state, { ifRevision: this.#state.revision });
+    } catch (err) {
+      this.#dirty = true;
+      throw err;
+    }
   }
 }
 

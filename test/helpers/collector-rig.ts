@@ -9,6 +9,7 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { ElasticsearchBulkSink } from '../../src/sinks/elasticsearch/bulk-sink.js';
 import { createElasticsearchClient } from '../../src/sinks/elasticsearch/client.js';
 import { HemSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
+import type { Sink } from '../../src/sinks/sink.js';
 import { FileStateStore } from '../../src/state/store.js';
 import { clusterUrl, testClient, uniqueNamespace } from './cluster.js';
 
@@ -38,7 +39,14 @@ export interface Rig {
 }
 
 export async function rig(
-  options: { sim?: SimulatorOptions; device?: Record<string, unknown>; esUrl?: string; outputId?: string } = {},
+  options: {
+    sim?: SimulatorOptions;
+    device?: Record<string, unknown>;
+    esUrl?: string;
+    outputId?: string;
+    /** Wraps the output the collectors write to (to observe or slow it). */
+    wrapSink?: (sink: Sink) => Sink;
+  } = {},
 ): Promise<Rig> {
   const sim = await HemSimulator.start({
     passphrase: PASS,
@@ -93,7 +101,7 @@ export async function rig(
     new DeviceCollector({
       config: c,
       client,
-      sink,
+      sink: options.wrapSink ? options.wrapSink(sink) : sink,
       outputId: id,
       store,
       log: pino({ level: 'silent' }),

@@ -1,6 +1,7 @@
 import { type Server, type Socket, createServer, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupCluster } from '../../src/sinks/elasticsearch/setup.js';
+import type { Sink } from '../../src/sinks/sink.js';
 import type { HemSimulator } from '../../src/simulator/server.js';
 import { clusterUrl, countDocs } from '../helpers/cluster.js';
 import { cleanupRigs, es, rig } from '../helpers/collector-rig.js';
@@ -43,6 +44,47 @@ describe('a collection cycle', () => {
     const { state } = await store.load('hem1');
     expect([...state.files.values()].map((f) => f.status)).toEqual(['ingested', 'ingested', 'ingested', 'ingested']);
     expect([...state.files.values()].every((f) => /^[0-9a-f]{64}$/.test(f.sha256) && f.valid)).toBe(true);
+  });
+
+  it('files overlap: the next file is read while the previous one waits for its acknowledgement', async () => {
+    const events: string[] = [];
+    // A slow cluster: every file's acknowledgement arrives 300 ms late.
+    const slow = (sink: Sink): Sink => ({
+      stats: sink.stats,
+      flush: () => sink.flush(),
+      close: () => sink.close(),
+      abort: (reason) => sink.abort(reason),
+      open(unitId) {
+        const unit = sink.open(unitId);
+        let first = true;
+        return {
+          async write(doc) {
+            if (first) events.push(`send ${unitId}`);
+            first = false;
+            return unit.write(doc);
+          },
+          async end() {
+            const summary = await unit.end();
+            await new Promise((r) => setTimeout(r, 300));
+            events.push(`ack ${unitId}`);
+            return summary;
+          },
+        };
+      },
+    });
+    const { sim, collector, ns, store } = await rig({ wrapSink: slow });
+    const result = await collector.cycle();
+    expect(result).toMatchObject({ ok: true, filesIngested: 4 });
+    const files = sim.device.fileIds().filter((id) => id !== sim.device.currentFileId);
+    const at = (e: string) => events.indexOf(e);
+    // The second file was on its way before the first was acknowledged...
+    expect(at(`send hem1/${files[1]}`)).toBeLessThan(at(`ack hem1/${files[0]}`));
+    // ...and the acknowledgements, hence the checkpoints, keep the listing order.
+    const acks = events.filter((e) => files.some((id) => e === `ack hem1/${id}`));
+    expect(acks).toEqual(files.map((id) => `ack hem1/${id}`));
+    expect(await countDocs(es, `logs-encedo_hem.audit-${ns}`)).toBe(closedRecords(sim));
+    const { state } = await store.load('hem1');
+    expect([...state.files.keys()].sort()).toEqual([...files].sort());
   });
 
   it('tags our own polling (login, list, read) as self-generated', async () => {

@@ -253,3 +253,14 @@ describe('config', () => {
     expect(config.metrics?.listen).toBe('127.0.0.1:65535');
   });
 });
+
+describe('compression: auto', () => {
+  it('is off for plain http and loopback, on for a remote https host or Elastic Cloud', async () => {
+    const { compressionPays } = await import('../../src/app/wiring.js');
+    expect(compressionPays({ hosts: ['http://127.0.0.1:9200'] })).toBe(false);
+    expect(compressionPays({ hosts: ['https://localhost:9200'] })).toBe(false);
+    expect(compressionPays({ hosts: ['http://es.example.com:9200'] })).toBe(false);
+    expect(compressionPays({ hosts: ['https://es.example.com:9200'] })).toBe(true);
+    expect(compressionPays({ hosts: [], cloud_id: 'x:eHk=' })).toBe(true);
+  });
+});

@@ -14,6 +14,8 @@ export interface ElasticsearchConnection {
   /** SHA-256 fingerprint of the cluster's CA certificate (as Elasticsearch prints it at first start). */
   readonly caFingerprint?: string;
   readonly requestTimeoutMs?: number;
+  /** gzip request bodies (default on). */
+  readonly compression?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ElasticsearchConnection {
  */
 export function createElasticsearchClient(c: ElasticsearchConnection): Client {
   const options: ClientOptions = {
-    compression: true,
+    compression: c.compression ?? true,
     maxRetries: 0,
     requestTimeout: c.requestTimeoutMs ?? 60_000,
   };

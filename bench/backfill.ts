@@ -1,0 +1,355 @@
+/**
+ * End-to-end backfill throughput: `hem-forwarder run --once` (the built CLI in a process of its own, with the
+ * node flags of its `#!` line) collecting 30 closed log files of 2,000 records each from the simulator (also
+ * a process of its own) into a search engine, against a baseline measured in the same run on the same engine:
+ * the very audit documents the forwarder wrote, read back into memory first, then bulk-indexed by the plain
+ * client into a fresh data stream of the same template family (`create` actions, batches of the forwarder's
+ * default flush_count, as many requests in flight as its default concurrency, compression as its default
+ * would choose for the URL). The ratio (forwarder docs/s / plain bulk docs/s) is how much of the engine's
+ * indexing speed the forwarder keeps end to end: the rest is the device requests, the verification and
+ * mapping, the checkpoints, and the process start. The forwarder's peak RSS is sampled from /proc.
+ *
+ *   npm run bench:backfill -- [--files 30] [--records 2000] [--warmup 1] [--elasticsearch URL]
+ *
+ * The engine is --elasticsearch, else ELASTICSEARCH_URL, else the test engine started on port 9272 (and
+ * stopped at the end). Before the measured run, --warmup untimed `run --once` rounds (into a namespace of
+ * their own) warm the engine, so that neither measured writer meets it cold. Each run writes to namespaces of
+ * its own, deleted at the end unless the engine goes away with them. Exits 1 if `run --once` fails or the
+ * document counts differ.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@elastic/elasticsearch';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const ENGINE = fileURLToPath(new URL('../../test/engine/engine.mjs', import.meta.url));
+const PASSPHRASE = 'bench passphrase';
+/** The forwarder's defaults (src/config/defaults.ts): output.elasticsearch.flush_count and concurrency. */
+const FLUSH_COUNT = 5000;
+const CONCURRENCY = 2;
+/** Documents per page when reading the forwarder's documents back (before anything is timed). */
+const PAGE = 5000;
+const TARGET_RATIO = 0.8;
+const TARGET_RSS_MB = 200;
+
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string', default: '30' },
+    records: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '1' },
+    elasticsearch: { type: 'string' },
+    'engine-port': { type: 'string', default: '9272' },
+  },
+});
+const whole = (name: string, value: string, min: number): number => {
+  const x = Number(value);
+  if (!Number.isSafeInteger(x) || x < min) throw new Error(`--${name} ${value}: a whole number >= ${min}`);
+  return x;
+};
+const files = whole('files', values.files, 1);
+const perFile = whole('records', values.records, 1);
+const warmups = whole('warmup', values.warmup, 0);
+/** Node flags for the forwarder: those of the installed command's `#!` line, as a user runs it. */
+const nodeFlags = (
+  readFileSync(CLI, 'utf8')
+    .split('\n', 1)[0]!
+    .match(/ (--\S+)/g) ?? []
+).map((f) => f.trim());
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+const mb = (b: number) => (b > 0 ? `${(b / 1024 / 1024).toFixed(0)} MB` : 'n/a (no /proc)');
+
+interface Simulator {
+  readonly url: string;
+  readonly certSha256: string;
+  readonly loggerKey: string;
+  readonly child: ChildProcess;
+}
+
+/**
+ * The simulator in a process of its own: `--boots` past boots are that many closed files (each also holds its
+ * KEY_INIT, boot preamble and REBOOT records besides the activity), plus the current boot's file, locked.
+ */
+async function simulate(): Promise<Simulator> {
+  const args = ['simulate', '--json', '--port', '0', '--boots', String(files)];
+  args.push('--events-per-boot', String(perFile), '--auth-delay-ms', '5');
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, HEM_SIM_PASSPHRASE: PASSPHRASE },
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      text += c.toString();
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
+  });
+  return { ...(JSON.parse(line) as Omit<Simulator, 'child'>), child };
+}
+
+async function stopSimulator(sim: Simulator): Promise<void> {
+  if (sim.child.exitCode !== null || sim.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => sim.child.once('exit', resolve));
+  sim.child.kill('SIGTERM');
+  await exited;
+}
+
+interface Finished {
+  readonly code: number | null;
+  readonly seconds: number;
+  readonly stdout: string;
+  /** VmHWM in bytes; 0 where /proc is not available. */
+  readonly peak: number;
+}
+
+/** Runs the CLI in a child process, timing it and sampling its peak RSS from /proc until it exits. */
+async function cli(args: string[]): Promise<Finished> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_PW: PASSPHRASE },
+  });
+  let stdout = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  let peak = 0;
+  const sample = () => {
+    try {
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+      peak = Math.max(peak, kb * 1024);
+    } catch {
+      // not started yet, or gone
+    }
+  };
+  const timer = setInterval(sample, 20);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    // 'close': the process has exited and its stdout is read to the end.
+    child.once('close', (c) => resolve(c));
+  }).finally(() => clearInterval(timer));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { code, seconds, stdout, peak };
+}
+
+/** Starts the test engine; `reused` when one was already answering on the port (then it is left running). */
+async function startEngine(port: string): Promise<{ url: string; reused: boolean }> {
+  console.log(`starting the test engine on port ${port}...`);
+  const child = spawn(process.execPath, [ENGINE, 'start', '--port', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  const url = /^ENGINE_URL=(\S+)$/m.exec(stdout)?.[1];
+  if (code !== 0 || !url) throw new Error(`test engine did not start (exit ${code}):\n${stderr}`);
+  return { url, reused: stderr.includes('already running') };
+}
+
+async function stopEngine(port: string): Promise<void> {
+  const child = spawn(process.execPath, [ENGINE, 'stop', '--port', port], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await new Promise((resolve) => child.once('close', resolve));
+}
+
+/**
+ * What `compression: auto` chooses for a URL (issue 13): off for plain http or a loopback host, where gzip
+ * costs CPU on both sides and saves no network time; on otherwise.
+ */
+function autoCompression(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  const loopback = hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+  return protocol === 'https:' && !loopback;
+}
+
+/** A config for one device at the simulator, writing into `namespace` with templates installed at start. */
+function writeConfig(dir: string, sim: Simulator, url: string, namespace: string): string {
+  const path = join(dir, `${namespace}.yaml`);
+  writeFileSync(
+    path,
+    [
+      `state_dir: ${JSON.stringify(join(dir, `state-${namespace}`))}`,
+      'log: { level: warn }',
+      'devices:',
+      '  - name: bench',
+      `    url: ${JSON.stringify(sim.url)}`,
+      '    passphrase: ${env:BENCH_PW}',
+      `    tls: { fingerprint: ${JSON.stringify(sim.certSha256)} }`,
+      `    logger_key: ${JSON.stringify(sim.loggerKey)}`,
+      `    namespace: ${namespace}`,
+      'output:',
+      '  type: elasticsearch',
+      `  elasticsearch: { hosts: [${JSON.stringify(url)}], setup: true }`,
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+/** `run --once`, failing the bench unless it exits 0. */
+async function runOnce(
+  config: string,
+): Promise<Finished & { written: number; records: number; filesIngested: number }> {
+  const run = await cli(['run', '--once', '--config', config]);
+  if (run.code !== 0) {
+    throw new Error(`run --once exited with ${run.code}; its summary:\n${run.stdout.trim() || '(nothing printed)'}`);
+  }
+  const written = /documents: ([\d,]+) written/.exec(run.stdout)?.[1];
+  const ingested = /; ([\d,]+) files ingested/.exec(run.stdout)?.[1];
+  const records = /\); ([\d,]+) records/.exec(run.stdout)?.[1];
+  if (written === undefined || ingested === undefined || records === undefined) {
+    throw new Error(`run --once printed no summary with files ingested, records and documents written:\n${run.stdout}`);
+  }
+  const num = (s: string) => Number(s.replaceAll(',', ''));
+  return { ...run, written: num(written), records: num(records), filesIngested: num(ingested) };
+}
+
+/**
+ * The forwarder's documents as NDJSON bulk lines for a `create` into `namespace`: `_source` without the
+ * engine's event.ingested (the final pipeline sets it again), data_stream.namespace rewritten, `_id` kept.
+ * In file and line order, as the forwarder sent them.
+ */
+async function readBack(client: Client, index: string, namespace: string): Promise<string[][]> {
+  type Source = {
+    event?: { ingested?: unknown };
+    data_stream?: { namespace?: string };
+    encedo_hem?: { log?: { file_id?: string; line?: number } };
+  };
+  const target = index.replace(/-[^-]+$/, `-${namespace}`);
+  const docs: { key: [string, number]; action: string; source: string }[] = [];
+  let r = await client.search<Source>({ index, scroll: '1m', size: PAGE, sort: ['_doc'] });
+  try {
+    while (r.hits.hits.length > 0) {
+      for (const hit of r.hits.hits) {
+        const source = hit._source!;
+        if (source.event) delete source.event.ingested;
+        if (source.data_stream) source.data_stream.namespace = namespace;
+        const log = source.encedo_hem?.log;
+        docs.push({
+          key: [log?.file_id ?? '', log?.line ?? 0],
+          action: JSON.stringify({ create: { _index: target, _id: hit._id } }),
+          source: JSON.stringify(source),
+        });
+      }
+      r = await client.scroll<Source>({ scroll_id: r._scroll_id!, scroll: '1m' });
+    }
+  } finally {
+    if (r._scroll_id) await client.clearScroll({ scroll_id: r._scroll_id }).catch(() => {});
+  }
+  docs.sort((a, b) => (a.key[0] < b.key[0] ? -1 : a.key[0] > b.key[0] ? 1 : a.key[1] - b.key[1]));
+  return docs.map((d) => [d.action, d.source]);
+}
+
+/** The baseline: batches of FLUSH_COUNT `create` actions, CONCURRENCY requests in flight. Returns items created. */
+async function plainBulk(client: Client, docs: string[][]): Promise<{ created: number; failed: string[] }> {
+  let next = 0;
+  let created = 0;
+  const failed: string[] = [];
+  const worker = async () => {
+    while (next < docs.length) {
+      const batch = docs.slice(next, (next += FLUSH_COUNT));
+      const r = await client.bulk({ operations: batch.flat() });
+      for (const item of r.items) {
+        const result = item.create;
+        if (result && result.status === 201) created++;
+        else failed.push(`${result?.status ?? '?'} ${result?.error?.type ?? ''}: ${result?.error?.reason ?? ''}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return { created, failed };
+}
+
+let engine: { port: string; reused: boolean } | null = null;
+let url = values.elasticsearch ?? process.env.ELASTICSEARCH_URL;
+if (!url) {
+  const started = await startEngine(values['engine-port']);
+  url = started.url;
+  engine = { port: values['engine-port'], reused: started.reused };
+}
+const compression = autoCompression(url);
+const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-backfill-'));
+const namespace = `bench_backfill_${Date.now()}`;
+const plainNamespace = `${namespace}plain`;
+const index = `logs-encedo_hem.audit-${namespace}`;
+const plainIndex = `logs-encedo_hem.audit-${plainNamespace}`;
+/** Every data stream of this run: the measured, the warm-up and the plain namespace. */
+const streams = `logs-encedo_hem.*-${namespace}*`;
+const client = new Client({ node: url, compression, maxRetries: 0, requestTimeout: 120_000 });
+let sim: Simulator | null = null;
+try {
+  console.log(`starting the simulator (${n(files)} closed files x ${n(perFile)} records)...`);
+  sim = await simulate();
+  for (let i = 0; i < warmups; i++) {
+    const warm = await runOnce(writeConfig(dir, sim, url, `${namespace}warm${i}`));
+    console.log(`  warm-up run --once ${i + 1}/${warmups}: ${warm.seconds.toFixed(1)} s (untimed)`);
+  }
+
+  console.log(`collecting into ${url} (namespace ${namespace})...`);
+  const run = await runOnce(writeConfig(dir, sim, url, namespace));
+  await client.indices.refresh({ index: `logs-encedo_hem.*-${namespace}` });
+  const documents = (await client.count({ index })).count;
+
+  const docs = await readBack(client, index, plainNamespace);
+  const started = process.hrtime.bigint();
+  const plain = await plainBulk(client, docs);
+  const plainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await client.indices.refresh({ index: plainIndex });
+  const plainDocuments = (await client.count({ index: plainIndex })).count;
+
+  const runRate = documents / run.seconds;
+  const plainRate = plain.created / plainSeconds;
+  const ratio = runRate / plainRate;
+  const ok = (good: boolean) => (good ? 'met' : 'NOT met');
+  const rssOk = run.peak > 0 && run.peak < TARGET_RSS_MB * 2 ** 20;
+  console.log(
+    `backfill of ${n(run.filesIngested)} files x ${n(perFile)} records of activity (${n(run.records)} records ` +
+      `with each boot's own), ${n(documents)} audit documents in ${index}:`,
+  );
+  console.log(
+    `  run --once (hem-forwarder, node ${nodeFlags.join(' ')}): ${run.seconds.toFixed(2)} s, ${n(runRate)} docs/s, ` +
+      `peak RSS ${mb(run.peak)} (target < ${TARGET_RSS_MB} MB: ${ok(rssOk)}); ` +
+      `${n(run.written)} documents written in all`,
+  );
+  console.log(
+    `  plain bulk (create, ${n(FLUSH_COUNT)} per request, ${CONCURRENCY} in flight, compression ` +
+      `${compression ? 'on' : 'off'}): ${n(plain.created)} documents, ${plainSeconds.toFixed(2)} s, ` +
+      `${n(plainRate)} docs/s`,
+  );
+  console.log(`  ratio forwarder/plain: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}: ${ok(ratio >= TARGET_RATIO)})`);
+
+  if (run.filesIngested !== files) {
+    console.error(`run --once ingested ${n(run.filesIngested)} files, not ${n(files)}`);
+    process.exitCode = 1;
+  }
+  if (plain.failed.length > 0) {
+    console.error(`plain bulk: ${n(plain.failed.length)} items not created, e.g. ${plain.failed[0]}`);
+    process.exitCode = 1;
+  }
+  if (documents !== run.records || docs.length !== documents || plainDocuments !== documents) {
+    console.error(
+      `document counts differ: ${n(run.records)} records collected, ${n(documents)} audit documents written, ` +
+        `${n(docs.length)} read back, ${n(plainDocuments)} in ${plainIndex}`,
+    );
+    process.exitCode = 1;
+  }
+} finally {
+  if (sim) await stopSimulator(sim);
+  // A shared cluster keeps nothing of the bench; the engine started here goes away with its data.
+  if (!engine || engine.reused) {
+    await client.indices
+      .deleteDataStream({ name: streams })
+      .catch((err: Error) => console.error(`could not delete the bench data streams: ${err.message}`));
+  }
+  await client.close();
+  rmSync(dir, { recursive: true, force: true });
+  if (engine && !engine.reused) await stopEngine(engine.port);
+}
