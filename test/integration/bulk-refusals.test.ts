@@ -247,11 +247,12 @@ describe('refused credentials fail the file; nothing is dead-lettered', () => {
     const proxy = await startProxy(async (bulk) => {
       const answer = await bulk.forward();
       const body = answer.body as BulkBody;
-      for (const item of body.items) {
-        if (item.create?._id !== victim) continue;
+      // Items answer in request order (the sink asks for status and error only, not ids).
+      const at = bulk.lines.filter((_, i) => i % 2 === 0).findIndex((action) => action.includes(victim));
+      if (at >= 0) {
         body.errors = true;
         const error = { type, reason: 'action [indices:data/write/bulk[s]] is unauthorized' };
-        item.create = { _index: item.create._index, _id: victim, status, error };
+        body.items[at]!.create = { status, error };
       }
       return answer;
     });
