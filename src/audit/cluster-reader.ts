@@ -75,6 +75,18 @@ export class ClusterReader {
       : { bool: { filter: must, should: exists.map((e) => ({ bool: { must_not: e } })), minimum_should_match: 1 } };
   }
 
+  /**
+   * Makes what was just written searchable (best effort: a read-only auditor may lack the privilege, and a
+   * cluster refreshes by itself within a second), so an audit run right after `run` does not report the newest
+   * digests as missing.
+   */
+  async refresh(): Promise<void> {
+    const index = [this.#custodyIndex, this.#auditIndex, `logs-encedo_hem.integrity-${this.namespace}`];
+    await this.client.indices
+      .refresh({ index, ignore_unavailable: true, allow_no_indices: true })
+      .catch(() => undefined);
+  }
+
   /** Every digest, ordered by chain (device serial, output) and position. */
   async *digests(filter: DigestFilter): AsyncGenerator<StoredDocument> {
     yield* this.#pages(

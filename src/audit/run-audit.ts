@@ -41,6 +41,7 @@ interface DeviceTally {
 export async function runAudit(o: AuditOptions): Promise<AuditReport> {
   const windowed = o.filter.since !== undefined || o.filter.until !== undefined;
   const devices = new Map<string, DeviceTally>();
+  await o.reader.refresh();
   const extraFindings: Finding[] = [];
   /** serial + file id of every file a digest names. */
   const claimed = new Set<string>();

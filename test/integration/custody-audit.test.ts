@@ -335,10 +335,20 @@ describe('audit on what run wrote', () => {
 
   it('documents the cluster refused are known dead letters, not missing', async () => {
     const s = config();
-    // A user's own mapping that some documents cannot satisfy: key ids are hex, not numbers.
-    await client.cluster.putComponentTemplate({
-      name: 'logs-encedo_hem.audit@custom',
+    expect((await runCliAsync(['setup', '--config', s.path])).status).toBe(0);
+    // A mapping of this namespace's own (a template above ours, for this namespace only, so tests running beside
+    // this one are not touched) that some documents cannot satisfy: key ids are hex, not numbers.
+    const { index_templates } = await client.indices.getIndexTemplate({ name: 'logs-encedo_hem.audit' });
+    const ours = index_templates[0]!.index_template;
+    const name = `hemfwd-test-${s.ns}`;
+    await client.indices.putIndexTemplate({
+      name,
+      index_patterns: [`logs-encedo_hem.audit-${s.ns}`],
+      priority: 300,
+      data_stream: {},
+      composed_of: ours.composed_of,
       template: {
+        ...ours.template,
         mappings: { properties: { encedo_hem: { properties: { key: { properties: { id: { type: 'long' } } } } } } },
       },
     } as never);
@@ -351,7 +361,8 @@ describe('audit on what run wrote', () => {
       expect(findings(report)).toEqual([]);
       expect(result.status).toBe(0);
     } finally {
-      await client.cluster.putComponentTemplate({ name: 'logs-encedo_hem.audit@custom', template: {} } as never);
+      await client.indices.deleteDataStream({ name: `logs-encedo_hem.audit-${s.ns}` });
+      await client.indices.deleteIndexTemplate({ name });
     }
   });
 });
