@@ -1,19 +1,51 @@
 /**
- * npm run bench:core — parse + verify + map + serialize over a generated 1,000,000-record file, against a
- * baseline that only splits the same bytes into lines. Prints records/s for both, their ratio, and peak
- * RSS. Usage: node dist/bench/core.js [records]
+ * npm run bench:core — two measurements over one generated 1,000,000-record signed file:
+ *
+ * - in process: parse + verify + map + serialize, against a baseline that only splits the same bytes into
+ *   lines; records/s of both, their ratio, and the peak RSS of this process;
+ * - CLI: `hem-forwarder parse --key-file K FILE > /dev/null` as a child process started like the bin
+ *   (`node --max-old-space-size=160`), against a lean reference pass over the same bytes in a child of its
+ *   own (bench/core-reference.ts: split, HMAC check, a small JSON per record); records/s of both, their
+ *   ratio, and the peak RSS of each (VmHWM sampled from /proc). With --rounds N the two alternate N times
+ *   and the medians are reported.
+ *
+ *   npm run bench:core -- [records] [--only core|cli] [--rounds N]
  */
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mapLogFile } from '../src/ecs/map-file.js';
 import { sourceJson } from '../src/ecs/map.js';
 import { LogWriter } from '../src/logfile/write.js';
 import { ed25519PublicKey } from '../src/shared/ed25519.js';
 
-const RECORDS = Number(process.argv[2] ?? 1_000_000);
+const args = parseArgs({
+  allowPositionals: true,
+  options: { only: { type: 'string' }, rounds: { type: 'string', default: '1' } },
+});
+const RECORDS = Number(args.positionals[0] ?? 1_000_000);
+const ONLY = args.values.only;
+if (ONLY !== undefined && ONLY !== 'core' && ONLY !== 'cli') throw new Error('--only core or --only cli');
+const ROUNDS = Number(args.values.rounds);
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const REFERENCE = fileURLToPath(new URL('./core-reference.js', import.meta.url));
+/** The bin's shebang flags: the CLI is measured as users run it. */
+const NODE_FLAGS = ['--max-old-space-size=160'];
 const PER_SEGMENT = 100_000;
 const secret = new Uint8Array(createHash('sha256').update('bench logger').digest());
 const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-'));
@@ -56,12 +88,14 @@ async function baseline(): Promise<number> {
   return lines - 1; // the header
 }
 
-async function pipeline(): Promise<number> {
+/** mapLogFile, as the collector runs it; `fast: false` sends every record down the general path. */
+async function pipeline(fast: boolean): Promise<number> {
   let records = 0;
   let bytes = 0;
   const docs = mapLogFile(createReadStream(path, { highWaterMark: 64 * 1024 }), {
     loggerKey: ed25519PublicKey(secret),
     context: { device: { serial: '2023b758c209269a' }, fileId: '62310ba5', namespace: 'default', created: new Date() },
+    fast,
   });
   for (;;) {
     const next = await docs.next();
@@ -79,37 +113,125 @@ async function pipeline(): Promise<number> {
   return records;
 }
 
-async function timed(fn: () => Promise<number>): Promise<{ n: number; seconds: number }> {
+interface Timed {
+  readonly n: number;
+  readonly seconds: number;
+}
+
+async function timed(fn: () => Promise<number>): Promise<Timed> {
   const t0 = process.hrtime.bigint();
   const n = await fn();
   return { n, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
+const rate = (r: Timed) => Math.round(r.n / r.seconds);
+const fmt = (n: number) => n.toLocaleString('en-US').padStart(12);
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+/** Peak RSS (VmHWM) of a running child, sampled from /proc until it exits. */
+function samplePeakRss(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    let peak = 0;
+    const sample = () => {
+      try {
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        peak = Math.max(peak, kb * 1024);
+      } catch {
+        // exited between samples
+      }
+    };
+    const timer = setInterval(sample, 10);
+    child.once('exit', () => {
+      clearInterval(timer);
+      resolve(peak);
+    });
+  });
+}
+
+interface ChildRun extends Timed {
+  readonly peak: number;
+}
+
+/** Runs `node NODE_FLAGS script ...args` with stdout to /dev/null; fails unless it exits 0. */
+async function child(script: string, argv: string[]): Promise<ChildRun> {
+  const devNull = openSync('/dev/null', 'w');
+  const t0 = process.hrtime.bigint();
+  const proc = spawn(process.execPath, [...NODE_FLAGS, script, ...argv], { stdio: ['ignore', devNull, 'pipe'] });
+  closeSync(devNull);
+  let stderr = '';
+  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const [peak, [code]] = await Promise.all([samplePeakRss(proc), once(proc, 'close')]);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (code !== 0) throw new Error(`${script} ${argv.join(' ')} exited with ${code}: ${stderr}`);
+  return { n: RECORDS, seconds, peak };
+}
+
+async function inProcess(): Promise<void> {
+  const base = await timed(baseline);
+  const full = await timed(() => pipeline(true));
+  const general = await timed(() => pipeline(false));
+  const rssMb = process.resourceUsage().maxRSS / 1024;
+  const seconds = (r: Timed) => `(${r.seconds.toFixed(2)} s)`;
+  console.log('in process (mapLogFile, as the collector runs it):');
+  console.log(`  baseline (split lines only):         ${fmt(rate(base))} records/s  ${seconds(base)}`);
+  console.log(`  parse+verify+map+serialize:          ${fmt(rate(full))} records/s  ${seconds(full)}`);
+  console.log(`  the same, general path only:         ${fmt(rate(general))} records/s  ${seconds(general)}`);
+  console.log(`  ratio pipeline/baseline:             ${(rate(full) / rate(base)).toFixed(3).padStart(12)}`);
+  console.log(`  peak RSS (this process):             ${`${rssMb.toFixed(0)} MB`.padStart(12)}`);
+  console.log(`  target: >= 100,000 records/s: ${met(rate(full) >= 100_000)}`);
+}
+
+async function cli(): Promise<void> {
+  const keyFile = join(dir, 'logger-key.txt');
+  writeFileSync(keyFile, Buffer.from(ed25519PublicKey(secret)).toString('base64'));
+  const refs: ChildRun[] = [];
+  const cliRuns: ChildRun[] = [];
+  const ratios: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const ref = await child(REFERENCE, [path]);
+    const run = await child(CLI, ['parse', '--key-file', keyFile, path]);
+    refs.push(ref);
+    cliRuns.push(run);
+    ratios.push(rate(run) / rate(ref));
+    if (ROUNDS > 1)
+      console.log(
+        `  round ${round + 1}: reference ${rate(ref).toLocaleString('en-US')}/s, parse ` +
+          `${rate(run).toLocaleString('en-US')}/s, ratio ${ratios.at(-1)!.toFixed(3)}, parse peak RSS ${mb(run.peak)}`,
+      );
+  }
+  const refRate = median(refs.map(rate));
+  const cliRate = median(cliRuns.map(rate));
+  const ratio = median(ratios);
+  const peak = Math.max(...cliRuns.map((r) => r.peak));
+  const what = ROUNDS > 1 ? `median of ${ROUNDS} rounds` : 'one round';
+  console.log(`CLI (child processes, node ${NODE_FLAGS.join(' ')}, stdout to /dev/null, ${what}):`);
+  console.log(
+    `  reference (split, HMAC, small JSON): ${fmt(refRate)} records/s  ` +
+      `(peak RSS ${mb(Math.max(...refs.map((r) => r.peak)))})`,
+  );
+  console.log(
+    `  hem-forwarder parse FILE:            ${fmt(cliRate)} records/s  ` +
+      `target >= 100,000: ${met(cliRate >= 100_000)}`,
+  );
+  console.log(
+    `  ratio parse/reference:               ${ratio.toFixed(3).padStart(12)}  target >= 0.5: ${met(ratio >= 0.5)}`,
+  );
+  console.log(
+    `  parse peak RSS:                      ${mb(peak).padStart(12)}  target < 150 MB: ${met(peak < 150 * 2 ** 20)}`,
+  );
+}
+
 await generate();
 const size = statSync(path).size;
-const base = await timed(baseline);
-const full = await timed(pipeline);
-const rate = (r: { n: number; seconds: number }) => Math.round(r.n / r.seconds);
-const rssMb = process.resourceUsage().maxRSS / 1024;
 console.log(
   `bench:core  ${RECORDS.toLocaleString('en-US')} records, ${(size / 1e6).toFixed(1)} ` +
-    `MB, ${RECORDS / PER_SEGMENT} key segments`,
+    `MB, ${Math.ceil(RECORDS / PER_SEGMENT)} key segments`,
 );
-console.log(
-  `baseline (split lines only):           ` +
-    `${rate(base).toLocaleString('en-US').padStart(12)} records/s  ` +
-    `(${base.seconds.toFixed(2)} s)`,
-);
-console.log(
-  `parse+verify+map+serialize:            ` +
-    `${rate(full).toLocaleString('en-US').padStart(12)} records/s  ` +
-    `(${full.seconds.toFixed(2)} s)`,
-);
-console.log(`ratio pipeline/baseline:               ${(rate(full) / rate(base)).toFixed(3)}`);
-console.log(`peak RSS:                              ${rssMb.toFixed(0)} MB`);
-console.log(
-  `targets: >= 100,000 records/s end to end: ` +
-    `${rate(full) >= 100_000 ? 'met' : 'NOT met'}; peak RSS < 200 MB: ` +
-    `${rssMb < 200 ? 'met' : 'NOT met'}`,
-);
-rmSync(dir, { recursive: true, force: true });
+try {
+  if (ONLY !== 'cli') await inProcess();
+  if (ONLY !== 'core') await cli();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { parseArgs } from 'node:util';
-import { mapLogFile } from '../ecs/map-file.js';
-import { documentLine, fileIdFromName, namespaceError } from '../ecs/map.js';
+import { mapLogFileNdjson } from '../ecs/map-file.js';
+import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
@@ -29,7 +29,9 @@ export async function parseCommand(argv: string[], out: Output): Promise<number>
   const nsError = namespaceError(values.namespace);
   if (nsError) throw new UsageError(`--namespace: ${nsError}`);
   const key = await loadLoggerKey(values);
-  const documents = mapLogFile(createReadStream(file, { highWaterMark: 64 * 1024 }), {
+  // 32 KiB reads: each chunk's documents (about 1 MB of JSON) are built, written at once and dropped while
+  // still young, so the heap stays small.
+  const documents = mapLogFileNdjson(createReadStream(file, { highWaterMark: 32 * 1024 }), {
     loggerKey: key,
     context: {
       device: { serial: values.serial ?? null },
@@ -46,7 +48,8 @@ export async function parseCommand(argv: string[], out: Output): Promise<number>
         out.error(`${file}: ${v.valid ? 'valid' : 'INVALID'}; ${v.lines.verified}/${v.lines.total} records verified`);
         return v.valid ? EXIT_OK : EXIT_INVALID;
       }
-      for (const { doc } of next.value) await out.line(documentLine(doc));
+      // One write per chunk; a full pipe is waited for, a free one is not.
+      await out.write(next.value);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === undefined) throw err;

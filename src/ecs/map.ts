@@ -82,6 +82,11 @@ export class RecordMapper {
   }
 }
 
+/** A document whose `_source` is already JSON (the audit mapper's, or the fast path's). */
+export function serializedDocument(id: string, index: string, json: string): IndexDocument {
+  return new SerializedDocument(id, index, json);
+}
+
 /** Maps one record; for a whole file make one RecordMapper and reuse it. */
 export function mapRecord(checked: CheckedRecord, ctx: MapContext): IndexDocument {
   return new RecordMapper(ctx).map(checked);

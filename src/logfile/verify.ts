@@ -1,6 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { decodeBase64Url } from '../shared/base64.js';
 import { ed25519Verify } from '../shared/ed25519.js';
+import { SegmentMac } from './segment-mac.js';
 import { KEY_INIT_EVENT, type LogLine, type MalformedLine, type ParsedRecord } from './types.js';
 
 /** The closed list of things that can be wrong with a log file. */
@@ -80,8 +81,8 @@ export const MAX_SEGMENTS_LISTED = 1000;
 
 interface ActiveSegment {
   readonly info: Segment;
-  /** null when K did not decode to 32 bytes: no tag can be checked. */
-  readonly key: Buffer | null;
+  /** The tag check under K; null when K did not decode to 32 bytes: no tag can be checked. */
+  readonly mac: SegmentMac | null;
 }
 
 /**
@@ -157,12 +158,12 @@ export class LogVerifier {
           'record comes before any KEY_INIT record, so its tag cannot be checked',
         ),
       );
-    } else if (segment.key !== null && !tagMatches(segment.key, line)) {
+    } else if (segment.mac !== null && !segment.mac.matches(line.text, line.macLength)) {
       problems.unshift(
         this.#problem('mac_mismatch', line.line, line.seq, 'tag does not match the record text under the segment key'),
       );
     }
-    if (segment !== null && segment.info.signature === 'valid' && segment.key !== null && !problems.some(breaksTrust)) {
+    if (segment !== null && segment.info.signature === 'valid' && segment.mac !== null && !problems.some(breaksTrust)) {
       this.#verified++;
       return { status: 'verified', record: line, segment: segment.info as VerifiedRecord['segment'], problems };
     }
@@ -181,6 +182,27 @@ export class LogVerifier {
       segment: segment?.info ?? null,
       problems: problems as [Problem, ...Problem[]],
     };
+  }
+
+  /**
+   * The fast path's check (see LogFileMapper in ecs/map-file.ts), for a record the caller has validated as
+   * a record line and that is not a KEY_INIT: `text` is the whole line, its MACed prefix `macLength` long.
+   * When the record is regular (the next seq of a signed segment, its tag matching) it is counted exactly
+   * as `check` would count it and its segment is returned; otherwise null, with nothing changed, and the
+   * caller passes the line to `check` instead.
+   */
+  checkRegular(seq: number, time: number, text: string, macLength: number): VerifiedRecord['segment'] | null {
+    const segment = this.#segment;
+    if (segment === null || segment.mac === null || segment.info.signature !== 'valid') return null;
+    // After the first record (lastSeq set), the next seq is the only one that raises no problem.
+    if (this.#lastSeq === null || seq !== this.#highSeq + 1) return null;
+    if (!segment.mac.matches(text, macLength)) return null;
+    this.#total++;
+    this.#verified++;
+    this.#lastSeq = seq;
+    this.#highSeq = seq;
+    this.#lastTime = time;
+    return segment.info as VerifiedRecord['segment'];
   }
 
   verdict(): FileVerdict {
@@ -228,7 +250,7 @@ export class LogVerifier {
         ),
       );
     if (this.#segmentCount++ < MAX_SEGMENTS_LISTED) this.#segments.push(info);
-    this.#segment = { info, key: key !== null && key.length === 32 ? key : null };
+    this.#segment = { info, mac: key !== null && key.length === 32 ? new SegmentMac(key) : null };
   }
 
   #signatureValid(record: ParsedRecord, signature: Buffer, key: Buffer): boolean {
@@ -301,11 +323,6 @@ export class LogVerifier {
 /** Problems that mean the record's own content cannot be trusted (sequence problems do not). */
 function breaksTrust(p: Problem): boolean {
   return p.kind === 'mac_mismatch' || p.kind === 'signature_invalid' || p.kind === 'no_key';
-}
-
-function tagMatches(key: Buffer, record: ParsedRecord): boolean {
-  const mac = createHmac('sha256', key).update(record.text.slice(0, record.macLength), 'latin1').digest();
-  return timingSafeEqual(mac.subarray(0, 16), record.tag);
 }
 
 function hex(n: number): string {
