@@ -1,26 +1,10 @@
-/**
- * Documents audited per second by `hem-forwarder audit --config FILE` (the built CLI in a process of its own,
- * run as a user runs it) over the audit documents that `run --once` wrote into a search engine, against a
- * baseline measured in the same run over the same documents: the engine's plain `search_after` read, file by
- * file with the audit's query, sort and page size, from this process. The ratio (audit rate / plain-read
- * rate) is how much of the engine's read speed the audit keeps: the rest is the digest chain, the tag and
- * document checks, and the process start.
- *
- *   npm run bench:audit -- [--records 100000] [--elasticsearch URL]
- *
- * The engine is --elasticsearch, else ELASTICSEARCH_URL, else the test engine started on port 9271 (and
- * stopped at the end). Each run writes to a namespace of its own. Exits 1 unless the audit says intact.
- */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@elastic/elasticsearch';
+import { CLI, nodeFlags, runTimed, startEngine, stopEngine } from './child.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const ENGINE = fileURLToPath(new URL('../../test/engine/engine.mjs', import.meta.url));
 /** One closed log file per boot: the documents spread over this many files, as on a device that rebooted. */
 const FILES = 10;
 /** As src/audit/cluster-reader.ts reads a file's documents. */
@@ -38,73 +22,8 @@ const { values } = parseArgs({
 });
 const records = Number(values.records);
 if (!Number.isInteger(records) || records < FILES) throw new Error(`--records ${values.records}: a whole number >= 10`);
-/** Node flags for the forwarder: those of the installed command's `#!` line, as a user runs it. */
-const nodeFlags = (
-  readFileSync(CLI, 'utf8')
-    .split('\n', 1)[0]!
-    .match(/ (--\S+)/g) ?? []
-).map((f) => f.trim());
+const cli = (args: string[], stdout: 'pipe' | 'ignore' = 'ignore') => runTimed([CLI, ...args], { stdout });
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
-
-interface Finished {
-  readonly code: number | null;
-  readonly seconds: number;
-  readonly stdout: string;
-  /** VmHWM in bytes; 0 where /proc is not available. */
-  readonly peak: number;
-}
-
-/** Runs the CLI in a child process, timing it and sampling its peak RSS from /proc until it exits. */
-async function cli(args: string[], keepStdout: boolean): Promise<Finished> {
-  const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
-    stdio: ['ignore', keepStdout ? 'pipe' : 'ignore', 'inherit'],
-  });
-  let stdout = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  let peak = 0;
-  const sample = () => {
-    try {
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
-      peak = Math.max(peak, kb * 1024);
-    } catch {
-      // not started yet, or gone
-    }
-  };
-  const timer = setInterval(sample, 20);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    // 'close': the process has exited and its stdout is read to the end.
-    child.once('close', (c) => resolve(c));
-  }).finally(() => clearInterval(timer));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { code, seconds, stdout, peak };
-}
-
-/** Starts the test engine; `reused` when one was already answering on the port (then it is left running). */
-async function startEngine(port: string): Promise<{ url: string; reused: boolean }> {
-  console.log(`starting the test engine on port ${port}...`);
-  const child = spawn(process.execPath, [ENGINE, 'start', '--port', port], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-  const url = /^ENGINE_URL=(\S+)$/m.exec(stdout)?.[1];
-  if (code !== 0 || !url) throw new Error(`test engine did not start (exit ${code}):\n${stderr}`);
-  return { url, reused: stderr.includes('already running') };
-}
-
-async function stopEngine(port: string): Promise<void> {
-  const child = spawn(process.execPath, [ENGINE, 'stop', '--port', port], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await new Promise((resolve) => child.once('close', resolve));
-}
 
 /** Every (serial, file id) with audit documents in the index, as the audit learns them from the digests. */
 async function filesIn(client: Client, index: string): Promise<{ serial: string; fileId: string }[]> {
@@ -176,7 +95,7 @@ try {
     ].join('\n'),
   );
   console.log(`collecting ${n(records)} records in ${FILES} files into ${url} (namespace ${namespace})...`);
-  const run = await cli(['run', '--once', '--config', config], false);
+  const run = await cli(['run', '--once', '--config', config]);
   if (run.code !== 0) throw new Error(`run --once exited with ${run.code}`);
   console.log(`  run --once: ${run.seconds.toFixed(1)} s`);
   await client.indices.refresh({ index: `logs-encedo_hem.*-${namespace}` });
@@ -186,7 +105,7 @@ try {
   // An untimed read first, so that neither measured reader finds the engine's caches cold and the other warm.
   await plainRead(client, index, files);
 
-  const audit = await cli(['audit', '--config', config, '--namespace', namespace, '--json'], true);
+  const audit = await cli(['audit', '--config', config, '--namespace', namespace, '--json'], 'pipe');
   let intact = false;
   let audited = 0;
   try {

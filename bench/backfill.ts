@@ -18,15 +18,13 @@
  * document counts differ.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@elastic/elasticsearch';
+import { CLI, type Finished, nodeFlags, runTimed, startEngine, stopEngine } from './child.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const ENGINE = fileURLToPath(new URL('../../test/engine/engine.mjs', import.meta.url));
 const PASSPHRASE = 'bench passphrase';
 /** The forwarder's defaults (src/config/defaults.ts): output.elasticsearch.flush_count and concurrency. */
 const FLUSH_COUNT = 5000;
@@ -53,12 +51,7 @@ const whole = (name: string, value: string, min: number): number => {
 const files = whole('files', values.files, 1);
 const perFile = whole('records', values.records, 1);
 const warmups = whole('warmup', values.warmup, 0);
-/** Node flags for the forwarder: those of the installed command's `#!` line, as a user runs it. */
-const nodeFlags = (
-  readFileSync(CLI, 'utf8')
-    .split('\n', 1)[0]!
-    .match(/ (--\S+)/g) ?? []
-).map((f) => f.trim());
+const cli = (args: string[]) => runTimed([CLI, ...args], { stdout: 'pipe', env: { BENCH_PW: PASSPHRASE } });
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const mb = (b: number) => (b > 0 ? `${(b / 1024 / 1024).toFixed(0)} MB` : 'n/a (no /proc)');
 
@@ -99,71 +92,6 @@ async function stopSimulator(sim: Simulator): Promise<void> {
   await exited;
 }
 
-interface Finished {
-  readonly code: number | null;
-  readonly seconds: number;
-  readonly stdout: string;
-  /** VmHWM in bytes; 0 where /proc is not available. */
-  readonly peak: number;
-}
-
-/** Runs the CLI in a child process, timing it and sampling its peak RSS from /proc until it exits. */
-async function cli(args: string[]): Promise<Finished> {
-  const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BENCH_PW: PASSPHRASE },
-  });
-  let stdout = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  let peak = 0;
-  const sample = () => {
-    try {
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
-      peak = Math.max(peak, kb * 1024);
-    } catch {
-      // not started yet, or gone
-    }
-  };
-  const timer = setInterval(sample, 20);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    // 'close': the process has exited and its stdout is read to the end.
-    child.once('close', (c) => resolve(c));
-  }).finally(() => clearInterval(timer));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { code, seconds, stdout, peak };
-}
-
-/** Starts the test engine; `reused` when one was already answering on the port (then it is left running). */
-async function startEngine(port: string): Promise<{ url: string; reused: boolean }> {
-  console.log(`starting the test engine on port ${port}...`);
-  const child = spawn(process.execPath, [ENGINE, 'start', '--port', port], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-  const url = /^ENGINE_URL=(\S+)$/m.exec(stdout)?.[1];
-  if (code !== 0 || !url) throw new Error(`test engine did not start (exit ${code}):\n${stderr}`);
-  return { url, reused: stderr.includes('already running') };
-}
-
-async function stopEngine(port: string): Promise<void> {
-  const child = spawn(process.execPath, [ENGINE, 'stop', '--port', port], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await new Promise((resolve) => child.once('close', resolve));
-}
-
-/**
- * What `compression: auto` chooses for a URL (issue 13): off for plain http or a loopback host, where gzip
- * costs CPU on both sides and saves no network time; on otherwise.
- */
 function autoCompression(url: string): boolean {
   const { protocol, hostname } = new URL(url);
   const loopback = hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
@@ -316,7 +244,8 @@ try {
   );
   console.log(
     `  run --once (hem-forwarder, node ${nodeFlags.join(' ')}): ${run.seconds.toFixed(2)} s, ${n(runRate)} docs/s, ` +
-      `peak RSS ${mb(run.peak)} (target < ${TARGET_RSS_MB} MB: ${ok(rssOk)}); ` +
+      `peak RSS ${mb(run.peak)} (target < ${TARGET_RSS_MB} MB: ${ok(rssOk)}), ` +
+      `CPU ${run.cpu.toFixed(1)} s (${Math.round((100 * run.cpu) / run.seconds)}% of one core); ` +
       `${n(run.written)} documents written in all`,
   );
   console.log(

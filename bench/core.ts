@@ -1,33 +1,10 @@
-/**
- * npm run bench:core — two measurements over one generated 1,000,000-record signed file:
- *
- * - in process: parse + verify + map + serialize, against a baseline that only splits the same bytes into
- *   lines; records/s of both, their ratio, and the peak RSS of this process;
- * - CLI: `hem-forwarder parse --key-file K FILE > /dev/null` as a child process started like the bin
- *   (`node --max-old-space-size=160`), against a lean reference pass over the same bytes in a child of its
- *   own (bench/core-reference.ts: split, HMAC check, a small JSON per record); records/s of both, their
- *   ratio, and the peak RSS of each (VmHWM sampled from /proc). With --rounds N the two alternate N times
- *   and the medians are reported.
- *
- *   npm run bench:core -- [records] [--only core|cli] [--rounds N]
- */
-import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runTimed } from './child.js';
 import { createHash } from 'node:crypto';
 import { mapLogFile } from '../src/ecs/map-file.js';
 import { sourceJson } from '../src/ecs/map.js';
@@ -130,41 +107,14 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
-/** Peak RSS (VmHWM) of a running child, sampled from /proc until it exits. */
-function samplePeakRss(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    let peak = 0;
-    const sample = () => {
-      try {
-        const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
-        peak = Math.max(peak, kb * 1024);
-      } catch {
-        // exited between samples
-      }
-    };
-    const timer = setInterval(sample, 10);
-    child.once('exit', () => {
-      clearInterval(timer);
-      resolve(peak);
-    });
-  });
-}
-
 interface ChildRun extends Timed {
   readonly peak: number;
 }
 
 /** Runs `node NODE_FLAGS script ...args` with stdout to /dev/null; fails unless it exits 0. */
 async function child(script: string, argv: string[]): Promise<ChildRun> {
-  const devNull = openSync('/dev/null', 'w');
-  const t0 = process.hrtime.bigint();
-  const proc = spawn(process.execPath, [...NODE_FLAGS, script, ...argv], { stdio: ['ignore', devNull, 'pipe'] });
-  closeSync(devNull);
-  let stderr = '';
-  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const [peak, [code]] = await Promise.all([samplePeakRss(proc), once(proc, 'close')]);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (code !== 0) throw new Error(`${script} ${argv.join(' ')} exited with ${code}: ${stderr}`);
+  const { code, seconds, peak } = await runTimed([script, ...argv], { flags: NODE_FLAGS });
+  if (code !== 0) throw new Error(`${script} ${argv.join(' ')} exited with ${code}`);
   return { n: RECORDS, seconds, peak };
 }
 

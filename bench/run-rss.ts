@@ -12,9 +12,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { CLI, nodeFlags, runTimed } from './child.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PASSPHRASE = 'bench passphrase';
 
 interface Served {
@@ -52,25 +51,6 @@ async function serve(records: number): Promise<Served> {
   return { ...(JSON.parse(line) as Omit<Served, 'child'>), child };
 }
 
-/** Peak RSS (VmHWM) of a child, sampled from /proc until it exits. */
-function peakRss(pid: number, exited: () => boolean): Promise<number> {
-  return new Promise((resolve) => {
-    let peak = 0;
-    const timer = setInterval(() => {
-      try {
-        const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-        peak = Math.max(peak, kb * 1024);
-      } catch {
-        // gone
-      }
-      if (exited()) {
-        clearInterval(timer);
-        resolve(peak);
-      }
-    }, 20);
-  });
-}
-
 async function runOnce(
   served: Served,
   elasticsearch: string | undefined,
@@ -91,21 +71,10 @@ async function runOnce(
     join(dir, 'config.yaml'),
     `state_dir: ${dir}/state\nlog: { level: warn }\ndevices:\n${device}\n${output}`,
   );
-  const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, BENCH_PW: PASSPHRASE },
+  const { code, seconds, peak } = await runTimed([CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], {
+    env: { BENCH_PW: PASSPHRASE },
+    flags,
   });
-  let done = false;
-  const exit = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      done = true;
-      resolve(code);
-    }),
-  );
-  const peak = await peakRss(child.pid!, () => done);
-  const code = await exit;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`run --once exited with ${code}`);
   const state = JSON.parse(readFileSync(join(dir, 'state', 'big.json'), 'utf8')) as {
     files: Record<string, { records: number }>;
@@ -122,13 +91,7 @@ const { values } = parseArgs({
   },
 });
 /** Node flags for the forwarder: by default those of the installed command's `#!` line, as a user runs it. */
-const nodeFlags =
-  values['node-flag'] ??
-  (
-    readFileSync(CLI, 'utf8')
-      .split('\n', 1)[0]!
-      .match(/ (--\S+)/g) ?? []
-  ).map((f) => f.trim());
+const flags = values['node-flag'] ?? nodeFlags;
 const big = Number(values.records);
 const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 console.log(
@@ -139,7 +102,7 @@ try {
   const base = await runOnce(small, values.elasticsearch);
   const run = await runOnce(large, values.elasticsearch);
   const where = values.elasticsearch ? `into ${values.elasticsearch}` : 'to stdout (discarded)';
-  console.log(`run --once ${where}, one file per device, simulator in its own process, node ${nodeFlags.join(' ')}:`);
+  console.log(`run --once ${where}, one file per device, simulator in its own process, node ${flags.join(' ')}:`);
   console.log(
     `  baseline ${base.records.toLocaleString('en-US')} records: ` +
       `${base.seconds.toFixed(1)} s, peak RSS ${mb(base.peak)}`,

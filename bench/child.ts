@@ -1,0 +1,103 @@
+/**
+ * What the benchmarks share: running a process the way a user does (the built CLI with the Node flags of its
+ * `#!` line), timed, with its peak RSS sampled from /proc; and the test engine when no cluster is given.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const ENGINE = fileURLToPath(new URL('../../test/engine/engine.mjs', import.meta.url));
+
+/** Node flags of the installed command's `#!` line, as a user runs it. */
+export const nodeFlags: string[] = (
+  readFileSync(CLI, 'utf8')
+    .split('\n', 1)[0]!
+    .match(/ (--\S+)/g) ?? []
+).map((f) => f.trim());
+
+export interface Finished {
+  readonly code: number | null;
+  readonly seconds: number;
+  /** Empty unless `stdout: 'pipe'`. */
+  readonly stdout: string;
+  /** VmHWM in bytes; 0 where /proc is not available. */
+  readonly peak: number;
+  /** User + system CPU seconds of the process (its last sample from /proc); 0 where not available. */
+  readonly cpu: number;
+}
+
+/** Peak RSS (VmHWM) and CPU seconds of a running child, sampled from /proc until it exits. */
+export function sampleUsage(child: ChildProcess): Promise<{ peak: number; cpu: number }> {
+  return new Promise((resolve) => {
+    let peak = 0;
+    let cpu = 0;
+    const sample = () => {
+      try {
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        peak = Math.max(peak, kb * 1024);
+        // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime and stime, in ticks of 1/100 s.
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      } catch {
+        // not started yet, or gone
+      }
+    };
+    const timer = setInterval(sample, 10);
+    child.once('exit', () => {
+      clearInterval(timer);
+      resolve({ peak, cpu });
+    });
+  });
+}
+
+/**
+ * Runs `node <nodeFlags> <argv>` (argv[0] is the script), timed, stderr passed through; stdout kept, discarded
+ * (/dev/null: nothing pays for a pipe) or ignored.
+ */
+export async function runTimed(
+  argv: string[],
+  options: { stdout?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv; flags?: string[] } = {},
+): Promise<Finished> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...(options.flags ?? nodeFlags), ...argv], {
+    stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
+    env: { ...process.env, ...options.env },
+  });
+  let stdout = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  const usage = sampleUsage(child);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    // 'close': the process has exited and its stdout is read to the end.
+    child.once('close', (c) => resolve(c));
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { code, seconds, stdout, ...(await usage) };
+}
+
+/** Starts the test engine; `reused` when one was already answering on the port (then it is left running). */
+export async function startEngine(port: string): Promise<{ url: string; reused: boolean }> {
+  console.log(`starting the test engine on port ${port}...`);
+  const child = spawn(process.execPath, [ENGINE, 'start', '--port', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  const url = /^ENGINE_URL=(\S+)$/m.exec(stdout)?.[1];
+  if (code !== 0 || !url) throw new Error(`test engine did not start (exit ${code}):\n${stderr}`);
+  return { url, reused: stderr.includes('already running') };
+}
+
+export async function stopEngine(port: string): Promise<void> {
+  const child = spawn(process.execPath, [ENGINE, 'stop', '--port', port], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await new Promise((resolve) => child.once('close', resolve));
+}
