@@ -53,16 +53,21 @@ export function sampleUsage(child: ChildProcess): Promise<{ peak: number; cpu: n
 }
 
 /**
- * Runs `node <nodeFlags> <argv>` (argv[0] is the script), timed, stderr passed through; stdout kept, discarded
- * (/dev/null: nothing pays for a pipe) or ignored.
+ * Runs `node <nodeFlags> <argv>` (argv[0] is the script), timed; stdout kept or discarded (/dev/null: nothing
+ * pays for a pipe), stderr passed through unless ignored.
  */
 export async function runTimed(
   argv: string[],
-  options: { stdout?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv; flags?: string[] } = {},
+  options: {
+    stdout?: 'pipe' | 'ignore';
+    stderr?: 'inherit' | 'ignore';
+    env?: NodeJS.ProcessEnv;
+    flags?: string[];
+  } = {},
 ): Promise<Finished> {
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [...(options.flags ?? nodeFlags), ...argv], {
-    stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
+    stdio: ['ignore', options.stdout ?? 'ignore', options.stderr ?? 'inherit'],
     env: { ...process.env, ...options.env },
   });
   let stdout = '';

@@ -113,7 +113,7 @@ interface ChildRun extends Timed {
 
 /** Runs `node NODE_FLAGS script ...args` with stdout to /dev/null; fails unless it exits 0. */
 async function child(script: string, argv: string[]): Promise<ChildRun> {
-  const { code, seconds, peak } = await runTimed([script, ...argv], { flags: NODE_FLAGS });
+  const { code, seconds, peak } = await runTimed([script, ...argv], { flags: NODE_FLAGS, stderr: 'ignore' });
   if (code !== 0) throw new Error(`${script} ${argv.join(' ')} exited with ${code}`);
   return { n: RECORDS, seconds, peak };
 }

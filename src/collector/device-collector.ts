@@ -24,6 +24,7 @@ import { type FileDecision, decideFile } from './file-policy.js';
 import { HashingTap } from '../shared/hashing-tap.js';
 import { CustodyTrail } from '../custody/trail.js';
 import { type ChainContext, type CustodyOptions, writeFileDigest } from './custody-digest.js';
+import { InOrder } from './in-order.js';
 import { type IngestOptions, writeFileTail, writeRecords } from './ingest-file.js';
 import { decideLoggerKey, haltStands } from './key-policy.js';
 
@@ -196,38 +197,21 @@ export class DeviceCollector {
         this.#o.onFile?.(this.name, ++done, pending.length);
       };
       // Files overlap: the next one is read and mapped while the previous ones wait for their acknowledgements,
-      // digests and checkpoints, which follow one another in listing order on a chain of their own.
-      let completing: Promise<void> = Promise.resolve();
-      let failure: unknown = null;
-      let unacknowledged = 0;
-      const slots: (() => void)[] = [];
+      // digests and checkpoints, which follow one another in listing order.
+      const completions = new InOrder(FILES_IN_FLIGHT);
       try {
         for (const id of pending) {
-          if (signal?.aborted || failure !== null) break;
+          if (signal?.aborted || completions.failed) break;
           const sent = await this.#sendFile(checkpoint, id, keys.verifyWith, device);
-          if (sent.kind !== 'sent') {
-            await completing; // outcomes in order: an earlier file's comes first
-            finish(sent);
-            continue;
-          }
-          unacknowledged++;
-          completing = completing
-            .then(() => this.#completeFile(checkpoint, sent))
-            .then(finish)
-            .catch((err: unknown) => {
-              failure ??= err; // later files are not checkpointed: their turn never comes
-            })
-            .finally(() => {
-              unacknowledged--;
-              slots.shift()?.();
-            });
-          if (unacknowledged > FILES_IN_FLIGHT) await new Promise<void>((resolve) => slots.push(resolve));
+          if (sent.kind === 'sent')
+            await completions.add(async () => finish(await this.#completeFile(checkpoint, sent)));
+          else await completions.add(async () => finish(sent)); // outcomes in order: an earlier file's first
         }
       } finally {
         // Sent files are completed even when a later one failed: their documents are in the output already.
-        await completing;
+        await completions.idle();
       }
-      if (failure !== null) throw failure;
+      await completions.settle();
       for (const [id, decision] of decisions) {
         if (signal?.aborted) break;
         if (decision !== 'recheck') continue;
