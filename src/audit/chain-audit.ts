@@ -25,6 +25,8 @@ export class ChainAuditor {
   #first: number | null = null;
   #digests = 0;
   readonly #seen = new Map<number, string>();
+  /** Keys replaced by a rotation in this chain, and where. */
+  readonly #retired = new Map<string, number>();
 
   constructor(
     readonly device: string,
@@ -37,7 +39,13 @@ export class ChainAuditor {
   accept(digest: SignedDigest): DigestCheck {
     const { body } = digest;
     const where = { device: this.device, position: body.chain.position, ...fileOf(digest) };
-    const check = checkDigest(digest, this.trusted.keys);
+    let check = checkDigest(digest, this.trusted.keys);
+    const retiredAt = this.#retired.get(String(body.forwarder?.key));
+    if (check.ok && retiredAt !== undefined) {
+      // A key's word ends with the rotation that replaced it: whoever still holds it cannot extend the chain.
+      const reason = `signed by forwarder key ${short(body.forwarder.key)}, retired by the rotation at position ${retiredAt}`;
+      check = { ok: false, kind: 'unknown_key', reason };
+    }
     if (!check.ok) this.findings.push({ kind: check.kind, ...where, detail: check.reason });
     this.#digests++;
     const position = body.chain.position;
@@ -95,6 +103,10 @@ export class ChainAuditor {
       });
       return;
     }
+    if (next.fingerprint !== digest.body.forwarder.key) {
+      this.#retired.set(digest.body.forwarder.key, digest.body.chain.position);
+    }
+    this.#retired.delete(next.fingerprint); // rotating back to an earlier key revives it
     this.trusted.keys.set(next.fingerprint, next.publicKey);
     if (!this.trusted.uses.has(next.fingerprint)) this.trusted.uses.set(next.fingerprint, 'rotation');
   }

@@ -239,6 +239,13 @@ describe('key rotation', () => {
     expect(Buffer.compare(Buffer.from(keys.keys.get(keyB.fingerprint)!), keyB.publicKey)).toBe(0);
   });
 
+  it('after a rotation the old key can no longer extend the chain: unknown_key, naming the rotation', () => {
+    const digests = chain([keyA, { rotateTo: keyB, by: keyA }, keyB, keyA]);
+    const auditor = audit(digests, trusted(keyA));
+    expect(summary(auditor.findings)).toEqual([{ kind: 'unknown_key', position: 3 }]);
+    expect(auditor.findings[0]!.detail).toMatch(/retired by the rotation at position 1/);
+  });
+
   it('rotations chain: A names B, B names C', () => {
     const keys = trusted(keyA);
     const digests = chain([keyA, { rotateTo: keyB, by: keyA }, keyB, { rotateTo: keyC, by: keyB }, keyC]);
