@@ -86,6 +86,6 @@ export interface AuditReport {
   readonly keys: readonly KeyUse[];
   readonly digestDir: string | null;
   readonly devices: readonly DeviceAudit[];
-  /** True when no device has a finding. */
+  /** True when at least one device was audited and none has a finding. */
   readonly intact: boolean;
 }

@@ -136,7 +136,8 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     keys,
     digestDir: o.digestDir,
     devices: audits,
-    intact: audits.every((d) => d.findings.length === 0),
+    // Nothing read proves nothing: an audit that found no digest is not "intact".
+    intact: audits.length > 0 && audits.every((d) => d.findings.length === 0),
   };
 }
 

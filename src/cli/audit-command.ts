@@ -99,7 +99,7 @@ export async function auditCommand(argv: string[], out: Output): Promise<number>
 async function printReport(report: AuditReport, out: Output, reportFile: string | undefined): Promise<void> {
   const total = report.devices.reduce((n, d) => n + d.findings.length, 0);
   await out.line(
-    `Audit of ${report.source}: ${report.intact ? 'INTACT' : `${total} FINDING(S)`}; ` +
+    `Audit of ${report.source}: ${report.intact ? 'INTACT' : report.devices.length === 0 ? 'NOTHING PROVEN' : `${total} FINDING(S)`}; ` +
       `keys ${report.keys.map((k) => `${k.fingerprint.slice(0, 16)}… (${k.trust})`).join(', ')}`,
   );
   if (report.devices.length === 0) await out.line('  no custody digests found (has `run` written to this cluster?)');

@@ -135,6 +135,7 @@ describe('audit on what run wrote', () => {
       expect(none.report.devices).toEqual([]);
       expect(none.result.status).toBe(1);
       expect(none.result.stderr).toMatch(/no custody digests matched: nothing was proven/);
+      expect(none.report.intact).toBe(false);
     }
     const windowed = await audit(s, '--device', 'hem1', '--since', '2000-01-01', '--until', '2999-01-01');
     expect(windowed.result.status).toBe(0);
