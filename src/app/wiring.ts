@@ -16,7 +16,7 @@ import { type ElasticsearchConnection, createElasticsearchClient } from '../sink
 import { type EngineInfo, detectEngine, setupCluster } from '../sinks/elasticsearch/setup.js';
 import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
-import { HemSimulator } from '../simulator/server.js';
+import type { HemSimulator } from '../simulator/server.js';
 import { FileStateStore, type StateStore } from '../state/store.js';
 import { DeviceCollector } from '../collector/device-collector.js';
 
@@ -136,6 +136,8 @@ export async function createDevices(
       let passphrase = () => dc.passphrase!.reveal();
       if (dc.simulator) {
         const simPassphrase = randomBytes(12).toString('base64url');
+        // Loaded only for a simulated device: the simulator and its certificate generator cost ~0.1 s to load.
+        const { HemSimulator } = await import('../simulator/server.js');
         simulator = await HemSimulator.start({
           seed: dc.simulator.seed,
           boots: dc.simulator.boots,
