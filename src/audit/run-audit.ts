@@ -20,8 +20,6 @@ export interface AuditOptions {
   readonly source: string;
   readonly digestDir: string | null;
   readonly tool: AuditReport['tool'];
-  /** Called per file audited (progress on a terminal). */
-  readonly onFile?: (device: string, fileId: string) => void;
 }
 
 interface DeviceTally {
@@ -61,23 +59,13 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     const key = chainKey(body.chain.device, body.chain.output);
     let tally = devices.get(key);
     if (!tally) {
-      const name = String(body.device?.name ?? body.chain.device);
-      tally = {
-        device: name,
-        serial: body.chain.device,
-        output: body.chain.output,
-        ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },
-        days: new Map(),
-        findings: [],
-        chain: new ChainAuditor(name, o.trusted, windowed),
-      };
+      tally = newTally(String(body.device?.name ?? body.chain.device), body.chain.device, o, windowed);
       devices.set(key, tally);
     }
     const check = tally.chain.accept(digest);
     if (body.kind !== 'file') continue;
     claimed.add(chainKey(body.chain.device, body.file.id));
     if (!check.ok) continue;
-    o.onFile?.(tally.device, body.file.id);
     await auditFile(o, tally, body);
   }
   // A whole file no digest names (forged, imported, or collected before custody) is extra too; in a time window
@@ -110,16 +98,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
       let tally = devices.get(key);
       if (!tally) {
         const serial = key.slice(0, key.indexOf('\n'));
-        const name = local.devices.get(key) ?? serial;
-        tally = {
-          device: name,
-          serial,
-          output: o.output,
-          ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },
-          days: new Map(),
-          findings: [],
-          chain: new ChainAuditor(name, o.trusted, windowed),
-        };
+        tally = newTally(local.devices.get(key) ?? serial, serial, o, windowed);
         devices.set(key, tally);
       }
       tally.chain.compareLocal(digests);
@@ -138,6 +117,18 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     devices: audits,
     // Nothing read proves nothing: an audit that found no digest is not "intact".
     intact: audits.length > 0 && audits.every((d) => d.findings.length === 0),
+  };
+}
+
+function newTally(device: string, serial: string, o: AuditOptions, windowed: boolean): DeviceTally {
+  return {
+    device,
+    serial,
+    output: o.output,
+    ...{ files: 0, records: 0, verified: 0, documents: 0, deadLetters: 0 },
+    days: new Map(),
+    findings: [],
+    chain: new ChainAuditor(device, o.trusted, windowed),
   };
 }
 
