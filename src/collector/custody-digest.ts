@@ -63,8 +63,19 @@ export class DigestRefusedError extends ForwarderError {
  * which the caller commits with the file's checkpoint: a checkpoint implies its digest.
  */
 export async function writeFileDigest(chain: ChainContext, ingested: IngestedForDigest): Promise<WrittenDigest> {
+  const forwarder = { key: chain.custody.key.fingerprint, version: chain.custody.version };
+  return writeDigest(chain, fileDigestBody({ ...chain, forwarder }, ingested));
+}
+
+/** Where a digest sits: the chain's device, output and head, and the forwarder that signs it. */
+export type ChainPlace = Pick<ChainContext, 'outputId' | 'deviceName' | 'device' | 'namespace' | 'head'> & {
+  readonly forwarder: FileDigestBody['forwarder'];
+};
+
+/** The body of a file's digest (pure): what `writeFileDigest` signs. */
+export function fileDigestBody(chain: ChainPlace, ingested: IngestedForDigest): FileDigestBody {
   const { file, verdict, summary } = ingested;
-  const body: FileDigestBody = {
+  return {
     kind: 'file',
     version: DIGEST_VERSION,
     chain: link(chain),
@@ -97,9 +108,8 @@ export async function writeFileDigest(chain: ChainContext, ingested: IngestedFor
       count: summary.deadLettered,
       listed: summary.deadLetters.slice(0, MAX_DEAD_LETTERS_LISTED).map(deadLetterEntry),
     },
-    forwarder: { key: chain.custody.key.fingerprint, version: chain.custody.version },
+    forwarder: chain.forwarder,
   };
-  return writeDigest(chain, body);
 }
 
 export interface WrittenDigest {
@@ -126,7 +136,7 @@ export async function writeDigest(chain: ChainContext, body: DigestBody): Promis
   return { head: { output: chain.outputId, position: body.chain.position, hash: signed.hash }, stored: summary };
 }
 
-export function link(chain: ChainContext): FileDigestBody['chain'] {
+export function link(chain: Pick<ChainPlace, 'device' | 'outputId' | 'head'>): FileDigestBody['chain'] {
   const { head } = chain;
   return {
     device: chain.device.serial ?? 'unknown',
@@ -136,7 +146,7 @@ export function link(chain: ChainContext): FileDigestBody['chain'] {
   };
 }
 
-export function deviceOf(chain: ChainContext): FileDigestBody['device'] {
+export function deviceOf(chain: Pick<ChainPlace, 'device' | 'deviceName'>): FileDigestBody['device'] {
   return { serial: chain.device.serial ?? 'unknown', name: chain.deviceName };
 }
 

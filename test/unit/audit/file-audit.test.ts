@@ -4,13 +4,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { StoredDocument } from '../../../src/audit/cluster-reader.js';
 import { FileAuditor, type FileAuditResult } from '../../../src/audit/file-audit.js';
 import type { Finding } from '../../../src/audit/report.js';
-import { canonicalJson, sha256Hex } from '../../../src/custody/canonical.js';
-import { DIGEST_VERSION, type DeadLetterEntry, type FileDigestBody } from '../../../src/custody/digest.js';
+import { fileDigestBody } from '../../../src/collector/custody-digest.js';
+import { sha256Hex } from '../../../src/custody/canonical.js';
+import type { FileDigestBody } from '../../../src/custody/digest.js';
 import { CustodyTrail } from '../../../src/custody/trail.js';
 import { type FetchedFile, fileVerdictDocument, verdictAlerts } from '../../../src/ecs/integrity.js';
 import { mapLogFile } from '../../../src/ecs/map-file.js';
 import { type IndexDocument, type MapContext, sourceJson } from '../../../src/ecs/map.js';
 import type { FileVerdict } from '../../../src/logfile/verify.js';
+import type { DeadLetter } from '../../../src/sinks/sink.js';
 import { LogWriter } from '../../../src/logfile/write.js';
 import { LOGGER_PUBLIC, LOGGER_SECRET, bytesFor, joinFile, validFile } from '../../helpers/log-gen.js';
 
@@ -76,48 +78,43 @@ async function collect(
   const ctx = { device: context.device, namespace: context.namespace, now: CREATED };
   const companions = [fileVerdictDocument(ctx, file, verdict), ...verdictAlerts(ctx, file, DEVICE, verdict)];
   for (const doc of companions) trail.companion(doc);
-  const letters: DeadLetterEntry[] = (options.deadLetterLines ?? []).map((line) => {
+  // Refused by the output, as the sink reports them: the collector turns them into the digest's entries.
+  const letters: DeadLetter[] = (options.deadLetterLines ?? []).map((line) => {
     const doc = records.find((r) => r.line === line)!.doc;
-    const source = JSON.parse(sourceJson(doc)) as { event: { original: string } };
+    const to = 'logs-encedo_hem.dead_letter-default';
     return {
       id: doc._id,
-      line,
-      hash: sha256Hex(canonicalJson(source)),
-      original: source.event.original,
+      index: doc._index,
+      source: sourceJson(doc),
       status: 400,
       reason: 'document_parsing_exception',
-      to: 'logs-encedo_hem.dead_letter-default',
+      to,
     };
   });
-  const body: FileDigestBody = {
-    kind: 'file',
-    version: DIGEST_VERSION,
-    chain: { device: SERIAL, output: 'elasticsearch:cluster-uuid', position: 7, previous: 'a'.repeat(64) },
+  const summary = {
+    written: records.length - letters.length,
+    duplicates: 0,
+    deadLettered: letters.length,
+    deadLetters: options.unlisted ? [] : letters,
+  };
+  const place = {
+    outputId: 'elasticsearch:cluster-uuid',
+    deviceName: DEVICE,
     device: { serial: SERIAL, name: DEVICE },
-    collected_at: CREATED.toISOString(),
-    file: {
-      id: fileId,
-      sha256: file.sha256,
-      size: file.size,
-      records: verdict.lines.total,
-      verified: verdict.lines.verified,
-      valid: verdict.valid,
-      first_seq: verdict.firstSeq,
-      last_seq: verdict.lastSeq,
-      first_time: verdict.firstTime,
-      last_time: verdict.lastTime,
-      problems: Object.fromEntries(Object.entries(verdict.problemCounts).filter(([, n]) => n > 0)),
-    },
-    segments: {
-      count: verdict.segmentCount,
-      listed: verdict.segments.map((s) => ({ line: s.line, key: s.keyFingerprint, signature: s.signature })),
-    },
-    logger_keys: [Buffer.from(loggerKey).toString('base64')],
-    documents: trail.documents.commitment(),
-    companions: trail.companions,
-    dead_letters: { count: letters.length, listed: options.unlisted ? [] : letters },
+    namespace: 'default',
+    head: { output: 'elasticsearch:cluster-uuid', position: 6, hash: 'a'.repeat(64) },
     forwarder: { key: FORWARDER_KEY, version: '0.1.0' },
   };
+  const loggerKeys = [loggerKey];
+  const body = fileDigestBody(place, {
+    fileId,
+    file,
+    verdict,
+    loggerKeys,
+    collectedAt: CREATED.toISOString(),
+    trail,
+    summary,
+  });
   return { body, records, companions, verdict };
 }
 
