@@ -1,9 +1,23 @@
+/**
+ * Documents audited per second by `hem-forwarder audit --config FILE` (the built CLI in a process of its own,
+ * run as a user runs it) over the audit documents that `run --once` wrote into a search engine, against a
+ * baseline measured in the same run over the same documents: the engine's plain `search_after` read, file by
+ * file with the audit's query, sort and page size, from this process. The ratio (audit rate / plain-read
+ * rate) is how much of the engine's read speed the audit keeps: the rest is the digest chain, the tag and
+ * document checks, and the process start.
+ *
+ *   npm run bench:audit -- [--records 100000] [--elasticsearch URL]
+ *
+ * The engine is --elasticsearch, else ELASTICSEARCH_URL, else the test engine started on port 9271 (and
+ * stopped at the end). Each run writes to a namespace of its own. Exits 1 unless the audit says intact.
+ */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client } from '@elastic/elasticsearch';
-import { CLI, nodeFlags, runTimed, startEngine, stopEngine } from './child.js';
+import type { Client } from '@elastic/elasticsearch';
+import { createElasticsearchClient } from '../src/sinks/elasticsearch/client.js';
+import { CLI, benchCluster, nodeFlags, runTimed } from './child.js';
 
 /** One closed log file per boot: the documents spread over this many files, as on a device that rebooted. */
 const FILES = 10;
@@ -65,18 +79,13 @@ async function plainRead(client: Client, index: string, files: { serial: string;
   return documents;
 }
 
-let engine: { port: string; reused: boolean } | null = null;
-let url = values.elasticsearch ?? process.env.ELASTICSEARCH_URL;
-if (!url) {
-  const started = await startEngine(values['engine-port']);
-  url = started.url;
-  engine = { port: values['engine-port'], reused: started.reused };
-}
+const cluster = await benchCluster(values.elasticsearch ?? process.env.ELASTICSEARCH_URL, values['engine-port']);
+const url = cluster.url;
 const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-audit-'));
 const namespace = `bench_audit_${Date.now()}`;
 const index = `logs-encedo_hem.audit-${namespace}`;
-// The same options as the forwarder's own client (src/sinks/elasticsearch/client.ts): compressed answers.
-const client = new Client({ node: url, compression: true, maxRetries: 0, requestTimeout: 60_000 });
+// The forwarder's own client and options (the audit builds its client the same way).
+const client = createElasticsearchClient({ hosts: [url] });
 try {
   const config = join(dir, 'config.yaml');
   writeFileSync(
@@ -144,12 +153,12 @@ try {
   }
 } finally {
   // A shared cluster keeps nothing of the bench; the engine started here goes away with its data.
-  if (!engine || engine.reused) {
+  if (cluster.shared) {
     await client.indices
       .deleteDataStream({ name: `logs-encedo_hem.*-${namespace}` })
       .catch((err: Error) => console.error(`could not delete the bench data streams: ${err.message}`));
   }
   await client.close();
   rmSync(dir, { recursive: true, force: true });
-  if (engine && !engine.reused) await stopEngine(engine.port);
+  await cluster.stop();
 }

@@ -17,15 +17,25 @@
  * its own, deleted at the end unless the engine goes away with them. Exits 1 if `run --once` fails or the
  * document counts differ.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client } from '@elastic/elasticsearch';
-import { CLI, type Finished, nodeFlags, runTimed, startEngine, stopEngine } from './child.js';
+import { compressionPays } from '../src/app/wiring.js';
+import type { Client } from '@elastic/elasticsearch';
+import { createElasticsearchClient } from '../src/sinks/elasticsearch/client.js';
+import {
+  CLI,
+  type Finished,
+  SIM_PASSPHRASE,
+  type Simulator,
+  benchCluster,
+  nodeFlags,
+  runTimed,
+  startSimulator,
+  stopSimulator,
+} from './child.js';
 
-const PASSPHRASE = 'bench passphrase';
 /** The forwarder's defaults (src/config/defaults.ts): output.elasticsearch.flush_count and concurrency. */
 const FLUSH_COUNT = 5000;
 const CONCURRENCY = 2;
@@ -51,52 +61,9 @@ const whole = (name: string, value: string, min: number): number => {
 const files = whole('files', values.files, 1);
 const perFile = whole('records', values.records, 1);
 const warmups = whole('warmup', values.warmup, 0);
-const cli = (args: string[]) => runTimed([CLI, ...args], { stdout: 'pipe', env: { BENCH_PW: PASSPHRASE } });
+const cli = (args: string[]) => runTimed([CLI, ...args], { stdout: 'pipe', env: { BENCH_PW: SIM_PASSPHRASE } });
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const mb = (b: number) => (b > 0 ? `${(b / 1024 / 1024).toFixed(0)} MB` : 'n/a (no /proc)');
-
-interface Simulator {
-  readonly url: string;
-  readonly certSha256: string;
-  readonly loggerKey: string;
-  readonly child: ChildProcess;
-}
-
-/**
- * The simulator in a process of its own: `--boots` past boots are that many closed files (each also holds its
- * KEY_INIT, boot preamble and REBOOT records besides the activity), plus the current boot's file, locked.
- */
-async function simulate(): Promise<Simulator> {
-  const args = ['simulate', '--json', '--port', '0', '--boots', String(files)];
-  args.push('--events-per-boot', String(perFile), '--auth-delay-ms', '5');
-  const child = spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, HEM_SIM_PASSPHRASE: PASSPHRASE },
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      text += c.toString();
-      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
-  });
-  return { ...(JSON.parse(line) as Omit<Simulator, 'child'>), child };
-}
-
-async function stopSimulator(sim: Simulator): Promise<void> {
-  if (sim.child.exitCode !== null || sim.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => sim.child.once('exit', resolve));
-  sim.child.kill('SIGTERM');
-  await exited;
-}
-
-function autoCompression(url: string): boolean {
-  const { protocol, hostname } = new URL(url);
-  const loopback = hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-  return protocol === 'https:' && !loopback;
-}
 
 /** A config for one device at the simulator, writing into `namespace` with templates installed at start. */
 function writeConfig(dir: string, sim: Simulator, url: string, namespace: string): string {
@@ -196,14 +163,9 @@ async function plainBulk(client: Client, docs: string[][]): Promise<{ created: n
   return { created, failed };
 }
 
-let engine: { port: string; reused: boolean } | null = null;
-let url = values.elasticsearch ?? process.env.ELASTICSEARCH_URL;
-if (!url) {
-  const started = await startEngine(values['engine-port']);
-  url = started.url;
-  engine = { port: values['engine-port'], reused: started.reused };
-}
-const compression = autoCompression(url);
+const cluster = await benchCluster(values.elasticsearch ?? process.env.ELASTICSEARCH_URL, values['engine-port']);
+const url = cluster.url;
+const compression = compressionPays({ hosts: [url] });
 const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-backfill-'));
 const namespace = `bench_backfill_${Date.now()}`;
 const plainNamespace = `${namespace}plain`;
@@ -211,11 +173,11 @@ const index = `logs-encedo_hem.audit-${namespace}`;
 const plainIndex = `logs-encedo_hem.audit-${plainNamespace}`;
 /** Every data stream of this run: the measured, the warm-up and the plain namespace. */
 const streams = `logs-encedo_hem.*-${namespace}*`;
-const client = new Client({ node: url, compression, maxRetries: 0, requestTimeout: 120_000 });
+const client = createElasticsearchClient({ hosts: [url], compression, requestTimeoutMs: 120_000 });
 let sim: Simulator | null = null;
 try {
   console.log(`starting the simulator (${n(files)} closed files x ${n(perFile)} records)...`);
-  sim = await simulate();
+  sim = await startSimulator(files, perFile);
   for (let i = 0; i < warmups; i++) {
     const warm = await runOnce(writeConfig(dir, sim, url, `${namespace}warm${i}`));
     console.log(`  warm-up run --once ${i + 1}/${warmups}: ${warm.seconds.toFixed(1)} s (untimed)`);
@@ -273,12 +235,12 @@ try {
 } finally {
   if (sim) await stopSimulator(sim);
   // A shared cluster keeps nothing of the bench; the engine started here goes away with its data.
-  if (!engine || engine.reused) {
+  if (cluster.shared) {
     await client.indices
       .deleteDataStream({ name: streams })
       .catch((err: Error) => console.error(`could not delete the bench data streams: ${err.message}`));
   }
   await client.close();
   rmSync(dir, { recursive: true, force: true });
-  if (engine && !engine.reused) await stopEngine(engine.port);
+  await cluster.stop();
 }

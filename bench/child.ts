@@ -106,3 +106,61 @@ export async function stopEngine(port: string): Promise<void> {
   const child = spawn(process.execPath, [ENGINE, 'stop', '--port', port], { stdio: ['ignore', 'ignore', 'inherit'] });
   await new Promise((resolve) => child.once('close', resolve));
 }
+
+/** The passphrase of the benchmarks' simulated devices (configs read it from BENCH_PW). */
+export const SIM_PASSPHRASE = 'bench passphrase';
+
+export interface Simulator {
+  readonly url: string;
+  readonly certSha256: string;
+  readonly loggerKey: string;
+  readonly child: ChildProcess;
+}
+
+/**
+ * `hem-forwarder simulate` in a process of its own: `boots` closed files of `eventsPerBoot` activity records
+ * (each also holds its KEY_INIT, boot preamble and REBOOT records), plus the current boot's file, locked.
+ */
+export async function startSimulator(boots: number, eventsPerBoot: number): Promise<Simulator> {
+  const args = ['simulate', '--json', '--port', '0', '--boots', String(boots)];
+  args.push('--events-per-boot', String(eventsPerBoot), '--auth-delay-ms', '5');
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, HEM_SIM_PASSPHRASE: SIM_PASSPHRASE },
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      text += c.toString();
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
+  });
+  return { ...(JSON.parse(line) as Omit<Simulator, 'child'>), child };
+}
+
+export async function stopSimulator(sim: Simulator): Promise<void> {
+  if (sim.child.exitCode !== null || sim.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => sim.child.once('exit', resolve));
+  sim.child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * The cluster to measure against: `url` (--elasticsearch or ELASTICSEARCH_URL), else the test engine started
+ * on `port`. `shared` when the bench did not start it (then it must clean up after itself); `stop` stops an
+ * engine the bench started.
+ */
+export async function benchCluster(
+  url: string | undefined,
+  port: string,
+): Promise<{ url: string; shared: boolean; stop(): Promise<void> }> {
+  if (url) return { url, shared: true, stop: async () => undefined };
+  const started = await startEngine(port);
+  return {
+    url: started.url,
+    shared: started.reused,
+    stop: () => (started.reused ? Promise.resolve() : stopEngine(port)),
+  };
+}

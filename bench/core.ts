@@ -1,3 +1,16 @@
+/**
+ * npm run bench:core — two measurements over one generated 1,000,000-record signed file:
+ *
+ * - in process: parse + verify + map + serialize, against a baseline that only splits the same bytes into
+ *   lines; records/s of both, their ratio, and the peak RSS of this process;
+ * - CLI: `hem-forwarder parse --key-file K FILE > /dev/null` as a child process started like the bin
+ *   (`node --max-old-space-size=160`), against a lean reference pass over the same bytes in a child of its
+ *   own (bench/core-reference.ts: split, HMAC check, a small JSON per record); records/s of both, their
+ *   ratio, and the peak RSS of each (VmHWM sampled from /proc). With --rounds N the two alternate N times
+ *   and the medians are reported.
+ *
+ *   npm run bench:core -- [records] [--only core|cli] [--rounds N]
+ */
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';

@@ -7,52 +7,14 @@
  *
  * Without --elasticsearch the documents go to stdout (discarded), which measures the forwarder alone.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLI, nodeFlags, runTimed } from './child.js';
-
-const PASSPHRASE = 'bench passphrase';
-
-interface Served {
-  readonly url: string;
-  readonly certSha256: string;
-  readonly loggerKey: string;
-  readonly child: ChildProcess;
-}
-
-async function serve(records: number): Promise<Served> {
-  const args = [
-    'simulate',
-    '--json',
-    '--port',
-    '0',
-    '--boots',
-    '1',
-    '--events-per-boot',
-    String(records),
-    '--auth-delay-ms',
-    '5',
-  ];
-  const child = spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, HEM_SIM_PASSPHRASE: PASSPHRASE },
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      text += c.toString();
-      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
-    });
-    child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
-  });
-  return { ...(JSON.parse(line) as Omit<Served, 'child'>), child };
-}
+import { CLI, SIM_PASSPHRASE, type Simulator, nodeFlags, runTimed, startSimulator } from './child.js';
 
 async function runOnce(
-  served: Served,
+  served: Simulator,
   elasticsearch: string | undefined,
 ): Promise<{ seconds: number; peak: number; records: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-rss-'));
@@ -72,7 +34,7 @@ async function runOnce(
     `state_dir: ${dir}/state\nlog: { level: warn }\ndevices:\n${device}\n${output}`,
   );
   const { code, seconds, peak } = await runTimed([CLI, 'run', '--once', '--config', join(dir, 'config.yaml')], {
-    env: { BENCH_PW: PASSPHRASE },
+    env: { BENCH_PW: SIM_PASSPHRASE },
     flags,
   });
   if (code !== 0) throw new Error(`run --once exited with ${code}`);
@@ -97,7 +59,7 @@ const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
 console.log(
   `starting simulators (1,000 and ${big.toLocaleString('en-US')} records; the large one takes a while to build)...`,
 );
-const [small, large] = await Promise.all([serve(1000), serve(big)]);
+const [small, large] = await Promise.all([startSimulator(1, 1000), startSimulator(1, big)]);
 try {
   const base = await runOnce(small, values.elasticsearch);
   const run = await runOnce(large, values.elasticsearch);
