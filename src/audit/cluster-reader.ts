@@ -98,7 +98,7 @@ export class ClusterReader {
 
   /** Documents in the custody stream without the fields a digest must have: forged or damaged. */
   async incompleteDigests(filter: DigestFilter): Promise<StoredDocument[]> {
-    return this.#some(this.#custodyIndex, this.#digestQuery(filter, false), 100);
+    return this.#search(this.#custodyIndex, this.#digestQuery(filter, false), undefined, 100);
   }
 
   /**
@@ -200,11 +200,7 @@ export class ClusterReader {
   /** Documents by id in one data stream (a file's integrity record and alerts). */
   async byIds(index: string, ids: readonly string[]): Promise<StoredDocument[]> {
     if (ids.length === 0) return [];
-    return this.#some(index, { ids: { values: [...ids] } }, ids.length * 2);
-  }
-
-  async #some(index: string, query: Record<string, unknown>, size: number): Promise<StoredDocument[]> {
-    return this.#search(index, query, undefined, size);
+    return this.#search(index, { ids: { values: [...ids] } }, undefined, ids.length * 2);
   }
 
   async #counted(

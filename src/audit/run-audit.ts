@@ -64,7 +64,7 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     }
     const check = tally.chain.accept(digest);
     if (body.kind !== 'file') continue;
-    claimed.add(chainKey(body.chain.device, body.file.id));
+    claimed.add(fileKey(body.chain.device, body.file.id));
     if (!check.ok) continue;
     await auditFile(o, tally, body);
   }
@@ -74,11 +74,11 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     // Files the local digest files name are accounted for there (a chain_gap or truncated finding says so).
     for (const [key, digests] of o.local?.chains ?? []) {
       const serial = key.slice(0, key.indexOf('\n'));
-      for (const d of digests) if (d.fileId !== null) claimed.add(chainKey(serial, d.fileId));
+      for (const d of digests) if (d.fileId !== null) claimed.add(fileKey(serial, d.fileId));
     }
     const bySerial = new Map([...devices.values()].map((t) => [t.serial, t]));
     for await (const c of o.reader.fileClaims()) {
-      if (claimed.has(chainKey(c.serial, c.fileId))) continue;
+      if (claimed.has(fileKey(c.serial, c.fileId))) continue;
       const tally = bySerial.get(c.serial);
       if (o.filter.device && !tally) continue;
       (tally?.findings ?? extraFindings).push({
@@ -118,6 +118,11 @@ export async function runAudit(o: AuditOptions): Promise<AuditReport> {
     // Nothing read proves nothing: an audit that found no digest is not "intact".
     intact: audits.length > 0 && audits.every((d) => d.findings.length === 0),
   };
+}
+
+/** Names one device's file, across chains and outputs. */
+function fileKey(serial: string, fileId: string): string {
+  return `${serial}\n${fileId}`;
 }
 
 function newTally(device: string, serial: string, o: AuditOptions, windowed: boolean): DeviceTally {

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { createPublicKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { digestDirOf } from '../app/wiring.js';
+import type { Config } from '../config/schema.js';
 import type { TrustedKeys } from '../audit/chain-audit.js';
 import { ClusterReader } from '../audit/cluster-reader.js';
 import { readLocalDigests } from '../audit/local-digests.js';
@@ -133,10 +134,7 @@ async function printReport(report: AuditReport, out: Output, reportFile: string 
 }
 
 /** --public-key values (base64 raw key, or a file with a PEM public key or the base64 key), else the state's key. */
-async function trustedKeys(
-  given: readonly string[],
-  config: Parameters<typeof digestDirOf>[0] | undefined,
-): Promise<TrustedKeys> {
+async function trustedKeys(given: readonly string[], config: Config | undefined): Promise<TrustedKeys> {
   const keys = new Map<string, Uint8Array>();
   const uses = new Map<string, 'pinned' | 'state' | 'rotation'>();
   for (const value of given) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createOutput, createStore, digestDirOf } from '../app/wiring.js';
+import type { Config } from '../config/schema.js';
 import { type ChainContext, deviceOf, link, writeDigest } from '../collector/custody-digest.js';
 import { DIGEST_VERSION } from '../custody/digest.js';
 import { type CustodyKey, custodyKeyFromPem, generateCustodyKeyPem } from '../custody/signing.js';
@@ -50,8 +51,6 @@ export async function custodyCommand(argv: string[], out: Output): Promise<numbe
   await out.line(path ? `private key: ${path}${created ? ' (created now)' : ''}` : 'private key: custody.signing_key');
   return EXIT_OK;
 }
-
-type Config = NonNullable<ReturnType<typeof loadOrReport>>['config'];
 
 async function rotate(config: Config, nextKeyFile: string | undefined, out: Output): Promise<number> {
   const configured = config.custody?.signing_key;
