@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HemSimulator } from '../../src/simulator/server.js';
 import { CLI, type CliResult, runCliAsync } from '../helpers/cli.js';
-import { clusterUrl } from '../helpers/cluster.js';
+import { clusterUrl, testClient } from '../helpers/cluster.js';
 
 const children: ChildProcess[] = [];
 const sims: HemSimulator[] = [];
@@ -140,20 +140,28 @@ describe('run: one instance per state, bounded and honest exits', () => {
 });
 
 describe('checkpoints belong to an output', () => {
-  it('npm start (file output), then the same with ELASTICSEARCH_URL: the cluster gets every file', () => {
+  it('npm start (file output), then the same with ELASTICSEARCH_URL: the cluster gets every file', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'hemfwd-quick-'));
     const example = new URL('../../config.example.yaml', import.meta.url).pathname;
-    const run = (url: string) =>
-      spawnSync(process.execPath, [CLI, 'run', '--once', '--config', example], {
+    // As `npm start` runs it (npm names the script it runs in npm_lifecycle_event).
+    const cli = (args: string[], url: string) =>
+      spawnSync(process.execPath, [CLI, ...args, '--config', example], {
         cwd,
-        env: { ...process.env, ELASTICSEARCH_URL: url },
+        env: { ...process.env, ELASTICSEARCH_URL: url, npm_lifecycle_event: 'start' },
         encoding: 'utf8',
         timeout: 120_000,
       });
+    const run = (url: string) => cli(['run', '--once'], url);
     const toFiles = run('');
     expect(toFiles.status).toBe(0);
     expect(toFiles.stdout).toContain('6 files ingested');
+    expect(toFiles.stdout).toMatch(/custody: every ingested file has a digest signed by [0-9a-f]{16}…/);
+    expect(toFiles.stdout).toContain('audit reads them from an Elasticsearch output');
     expect(readdirSync(join(cwd, 'data/out')).length).toBeGreaterThan(0);
+    // The example's namespace is `default`: a chain from an earlier test run against this engine would fork it.
+    const client = testClient();
+    await client.indices.deleteDataStream({ name: 'logs-encedo_hem.*-default' }).catch(() => undefined);
+    await client.close();
     const toCluster = run(clusterUrl());
     expect(toCluster.status).toBe(0);
     expect(toCluster.stdout).toContain('6 files ingested');
@@ -161,8 +169,14 @@ describe('checkpoints belong to an output', () => {
     expect(toCluster.stderr).toMatch(
       /6 file\(s\) were ingested into file:.*data\/out, not into this output; collecting them again/,
     );
+    expect(toCluster.stdout).toContain('check what was written: npm run audit');
     const again = run(clusterUrl());
     expect(again.stdout).toContain('0 files ingested');
     expect(again.stdout).toMatch(/6 files ingested by earlier runs/);
+    // What `npm run audit` runs: the trail written above is intact, every file accounted for.
+    const audit = cli(['audit', '--namespace', 'default'], clusterUrl());
+    expect(audit.status, audit.stderr).toBe(0);
+    expect(audit.stdout).toMatch(/INTACT/);
+    expect(audit.stdout).toMatch(/demo-hem \(\w+\): 6 files, 1236 records, 1235 verified/);
   });
 });
