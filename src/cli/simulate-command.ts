@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { HemSimulator } from '../simulator/server.js';
+import { startSimulatorFleet } from '../simulator/fleet.js';
 import { UsageError } from './errors.js';
 import type { Output } from './output.js';
 
 export const SIMULATE_USAGE =
-  'hem-forwarder simulate [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] ' +
+  'hem-forwarder simulate [--devices 1] [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] ' +
   '[--master-passphrase PW] [--seed N] [--boots N] [--events-per-boot N] ' +
   '[--auth-delay-ms MS] [--epa] [--control] [--json]';
 
 const MAX = Number.MAX_SAFE_INTEGER;
+const MAX_DEVICES = 1000;
 
 function integer(name: string, value: string | undefined, fallback: number, min = 0, max = MAX): number {
   if (value === undefined) return fallback;
@@ -28,11 +29,15 @@ const LISTEN_ERRORS: Record<string, string> = {
   ENOTFOUND: 'host not found',
 };
 
-/** Runs a simulated HEM until SIGINT/SIGTERM. */
+/**
+ * Runs simulated HEMs until SIGINT/SIGTERM: one line per device once all listen, and on the way out one JSON
+ * line per device on stderr with what clients did to it.
+ */
 export async function simulateCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      devices: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string' },
       http: { type: 'boolean', default: false },
@@ -49,10 +54,14 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
   });
   const given = values.passphrase ?? process.env.HEM_SIM_PASSPHRASE;
   const passphrase = given ?? randomBytes(12).toString('base64url');
+  const devices = integer('devices', values.devices, 1, 1, MAX_DEVICES);
   const port = integer('port', values.port, 8443, 0, 65535);
-  const sim = await HemSimulator.start({
+  if (port > 0 && port + devices - 1 > 65535)
+    throw new UsageError(`--port ${port} --devices ${devices}: the last port would be past 65535`);
+  const fleet = await startSimulatorFleet({
+    devices,
     host: values.host,
-    port,
+    basePort: port,
     http: values.http,
     passphrase,
     masterPassphrase:
@@ -64,29 +73,35 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
     epa: values.epa,
     control: values.control,
   }).catch((err: unknown) => {
-    const why = LISTEN_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
-    if (why) throw new UsageError(`--host ${values.host} --port ${port}: ${why}`);
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    const why = LISTEN_ERRORS[e.code ?? ''];
+    const which = devices > 1 && e.port !== undefined ? ` (port ${e.port})` : '';
+    if (why) throw new UsageError(`--host ${values.host} --port ${port}${which}: ${why}`);
     throw err;
   });
-  const info = {
-    url: sim.url,
-    certSha256: sim.certSha256,
-    loggerKey: sim.device.loggerPublicKey.toString('base64'),
-    serial: sim.device.serial,
-    ...(given === undefined ? { passphrase } : {}),
-  };
-  await out.line(
-    values.json
-      ? JSON.stringify(info)
-      : `HEM simulator at ${info.url} (serial ${info.serial}, logger key ${info.loggerKey}` +
-          `${info.certSha256 ? `, certificate sha256 ${info.certSha256}` : ''}` +
-          `${given === undefined ? `, generated passphrase ${passphrase}` : ''}` +
-          `${values.control ? ', /sim/* control on' : ''})`,
-  );
+  for (const sim of fleet.simulators) {
+    const info = {
+      url: sim.url,
+      certSha256: sim.certSha256,
+      loggerKey: sim.device.loggerPublicKey.toString('base64'),
+      serial: sim.device.serial,
+      ...(given === undefined ? { passphrase } : {}),
+    };
+    await out.line(
+      values.json
+        ? JSON.stringify(info)
+        : `HEM simulator at ${info.url} (serial ${info.serial}, logger key ${info.loggerKey}` +
+            `${info.certSha256 ? `, certificate sha256 ${info.certSha256}` : ''}` +
+            `${given === undefined ? `, generated passphrase ${passphrase}` : ''}` +
+            `${values.control ? ', /sim/* control on' : ''})`,
+    );
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await sim.close();
+  await fleet.close();
+  for (const sim of fleet.simulators)
+    process.stderr.write(`${JSON.stringify({ serial: sim.device.serial, url: sim.url, ...sim.stats() })}\n`);
   return 0;
 }

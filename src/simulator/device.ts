@@ -10,12 +10,12 @@ import {
   x25519PublicKey,
   x25519SharedSecret,
 } from '../device/ejwt.js';
-import { activity, bootPreamble } from './history.js';
+import { MAX_EVENT_GAP_S, activity, bootPreamble } from './history.js';
 import { SeededRandom } from './random.js';
 
 /** What the simulated device is, and how much history it has. */
 export interface DeviceOptions {
-  readonly seed?: number;
+  readonly seed?: number | string;
   readonly boots?: number;
   readonly eventsPerBoot?: number;
   readonly passphrase: string;
@@ -44,13 +44,15 @@ interface Boot {
   readonly sessionPrivate: Buffer;
   readonly spk: string;
   readonly bearerKey: Buffer;
-  readonly writer: LogWriter;
+  readonly log: BootLog;
   readonly startedAt: number;
 }
 
 interface LogFile {
   text: string;
   closed: boolean;
+  /** Set for an unchanged history file: its text is rebuilt from its seed at each read, never kept. */
+  rebuild?: () => string;
 }
 
 /**
@@ -70,23 +72,25 @@ export class SimulatedDevice {
 
   readonly #rng: SeededRandom;
   readonly #clock: () => number;
-  readonly #userKey: Buffer;
-  readonly #masterKey: Buffer;
+  readonly #passphrase: string;
+  readonly #masterPassphrase: string;
+  /** Public keys of the passphrases, derived on first need: PBKDF2 costs ~0.1 s per key and device. */
+  #userKey?: Promise<Buffer>;
+  #masterKey?: Promise<Buffer>;
   readonly #kids: Buffer[];
   readonly #segmentEvery: number;
   #loggerSecret: Buffer;
   #boot!: Boot;
   readonly #files = new Map<string, LogFile>();
   readonly #challenges = new Map<string, number>();
-  #recordsInSegment = 0;
-  /** While the history is written, segment keys come from the seed too. */
-  #replaying = true;
 
-  private constructor(options: DeviceOptions, userKey: Buffer, masterKey: Buffer, rng: SeededRandom) {
+  private constructor(options: DeviceOptions) {
+    const seed = options.seed ?? 1;
+    const rng = new SeededRandom(seed);
     this.#rng = rng;
     this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
-    this.#userKey = userKey;
-    this.#masterKey = masterKey;
+    this.#passphrase = options.passphrase;
+    this.#masterPassphrase = options.masterPassphrase;
     this.epa = options.epa ?? false;
     this.#segmentEvery = options.segmentEvery ?? 0;
     const identity = rng.bytes(32, 'identity');
@@ -96,24 +100,11 @@ export class SimulatedDevice {
     this.hostname = `hem-${this.serial.slice(0, 6)}.local`;
     this.instanceId = formatUuid(rng.bytes(16, 'instance'));
     this.#kids = Array.from({ length: 4 }, (_, i) => rng.bytes(16, `kid${i}`));
+    this.#planHistory(seed, options.boots ?? 3, options.eventsPerBoot ?? 50);
   }
 
-  /** Builds the device: derives the user and master keys from the passphrases (as at initialisation). */
   static async create(options: DeviceOptions): Promise<SimulatedDevice> {
-    const rng = new SeededRandom(options.seed ?? 1);
-    const eid = x25519PublicKey(rng.bytes(32, 'identity')).toString('base64');
-    const [user, master] = await Promise.all([
-      derivePassphraseKey(options.passphrase, eid),
-      derivePassphraseKey(options.masterPassphrase, eid),
-    ]);
-    const device = new SimulatedDevice(
-      options,
-      x25519PublicKey(user),
-      x25519PublicKey(master),
-      new SeededRandom(options.seed ?? 1),
-    );
-    device.#writeHistory(options.boots ?? 3, options.eventsPerBoot ?? 50);
-    return device;
+    return new SimulatedDevice(options);
   }
 
   get now(): number {
@@ -134,53 +125,63 @@ export class SimulatedDevice {
   }
 
   fileText(id: string): string | undefined {
-    return this.#files.get(id)?.text;
+    const file = this.#files.get(id);
+    return file?.rebuild ? file.rebuild() : file?.text;
   }
 
   // ---- history and boots -------------------------------------------------------------------------
 
-  #writeHistory(boots: number, eventsPerBoot: number): void {
+  /**
+   * The closed files of past boots. Each is rebuilt from a seed of its own when read instead of being kept
+   * (100 devices of 11 boots x 2000 records would hold ~150 MB of text), so boots start far enough apart
+   * that their file ids are known without writing them.
+   */
+  #planHistory(seed: number | string, boots: number, eventsPerBoot: number): void {
     let time = HISTORY_EPOCH + this.#rng.int(86400);
+    const starts: number[] = [];
     for (let i = 0; i < boots; i++) {
-      this.#startBoot(time, this.#rng.bytes(32, `session${i}`));
-      const { end } = this.#appendActivity(eventsPerBoot, time + 5);
-      this.#append({ time: end + 30, event: 2, result: 0, subject: 'U' }); // REBOOT
-      time = end + 60 + this.#rng.int(86400);
+      starts.push(time);
+      time += 95 + eventsPerBoot * MAX_EVENT_GAP_S + this.#rng.int(86400); // past the last record and REBOOT
     }
-    this.#replaying = false;
+    const ids = starts.map(fileIdOf);
+    const signingKey = this.#loggerSecret; // a later key replacement leaves these files signed by this one
+    starts.forEach((start, i) => {
+      const recent = ids.slice(Math.max(0, i - 4), i + 1);
+      const rebuild = () => this.#historyFile(`${seed}#boot${i}`, start, eventsPerBoot, signingKey, recent);
+      this.#files.set(ids[i]!, { text: '', closed: true, rebuild });
+    });
     this.#startBoot(Math.max(this.now, time), randomBytes(32));
+  }
+
+  #historyFile(seed: string, start: number, count: number, signingKey: Buffer, recentIds: string[]): string {
+    const rng = new SeededRandom(seed);
+    const log = new BootLog(signingKey, this.#segmentEvery, () => rng.bytes(32, 'segment'));
+    const parts = [LogWriter.header(SIM_FIRMWARE), log.start(start)];
+    const { records, end } = activity(rng, { start: start + 5, count, kids: this.#kids, fileIds: recentIds });
+    for (const r of records) parts.push(log.append(r));
+    parts.push(log.append({ time: end + 30, event: 2, result: 0, subject: 'U' })); // REBOOT
+    return parts.join('');
   }
 
   #startBoot(time: number, sessionPrivate: Buffer): void {
     if (this.#boot) this.#files.get(this.#boot.fileId)!.closed = true;
-    let fileId = time.toString(16).padStart(8, '0');
-    while (this.#files.has(fileId)) fileId = (parseInt(fileId, 16) + 1).toString(16).padStart(8, '0');
-    const writer = new LogWriter({ signingKey: this.#loggerSecret });
+    let fileId = fileIdOf(time);
+    while (this.#files.has(fileId)) fileId = fileIdOf(parseInt(fileId, 16) + 1);
+    const log = new BootLog(this.#loggerSecret, this.#segmentEvery, () => randomBytes(32));
     this.#boot = {
       fileId,
       sessionPrivate,
       spk: x25519PublicKey(sessionPrivate).toString('base64'),
       bearerKey: randomBytes(32),
-      writer,
+      log,
       startedAt: time,
     };
-    this.#files.set(fileId, { text: LogWriter.header(SIM_FIRMWARE), closed: false });
+    this.#files.set(fileId, { text: LogWriter.header(SIM_FIRMWARE) + log.start(time), closed: false });
     this.#challenges.clear();
-    this.#recordsInSegment = 0;
-    this.#keyInit(time);
-    for (const r of bootPreamble(time)) this.#append(r);
-  }
-
-  #keyInit(time: number): void {
-    const key = this.#replaying ? this.#rng.bytes(32, 'segment') : randomBytes(32);
-    this.#files.get(this.#boot.fileId)!.text += this.#boot.writer.keyInit(key, time);
-    this.#recordsInSegment = 1;
   }
 
   #append(record: RecordInput): void {
-    if (this.#segmentEvery > 0 && this.#recordsInSegment >= this.#segmentEvery) this.#keyInit(record.time);
-    this.#files.get(this.#boot.fileId)!.text += this.#boot.writer.append(record);
-    this.#recordsInSegment++;
+    this.#files.get(this.#boot.fileId)!.text += this.#boot.log.append(record);
   }
 
   #appendActivity(count: number, start: number): { end: number } {
@@ -212,6 +213,10 @@ export class SimulatedDevice {
   tamper(fileId: string, kind: 'edit' | 'drop' | 'truncate' | 'delete', line?: number): void {
     const file = this.#files.get(fileId);
     if (!file) throw new Error(`no file ${fileId}`);
+    if (file.rebuild) {
+      file.text = file.rebuild();
+      file.rebuild = undefined;
+    }
     if (kind === 'delete') {
       this.#files.delete(fileId);
       return;
@@ -235,6 +240,7 @@ export class SimulatedDevice {
   challenge(): DeviceReply {
     if (this.faultState !== 0) return { status: 409 };
     if (!this.rtcSet) return { status: 403 };
+    this.#userKey ??= passphraseKey(this.#passphrase, this.eid); // while the client derives its own
     const now = this.now;
     const nonce = Buffer.concat([le32(now), randomBytes(28)]).toString('base64');
     this.#challenges.set(nonce, now + CHALLENGE_TTL_S);
@@ -246,7 +252,7 @@ export class SimulatedDevice {
   }
 
   /** POST /api/auth/token with the raw body; the HTTP layer already enforced Content-Length and size. */
-  login(body: Buffer): DeviceReply {
+  async login(body: Buffer): Promise<DeviceReply> {
     if (this.faultState !== 0) return { status: 409 };
     let auth: unknown;
     try {
@@ -273,16 +279,40 @@ export class SimulatedDevice {
     const challengeExp = this.#challenges.get(jti);
     if (challengeExp === undefined || challengeExp < now) return { status: 401 };
     this.#challenges.delete(jti); // single use
-    const sub = timingSafeEqual(issuer, this.#userKey) ? 'U' : timingSafeEqual(issuer, this.#masterKey) ? 'M' : null;
+    const { bearerKey } = this.#boot; // the boot that issued the challenge, should it reboot meanwhile
+    const sub = await this.#role(issuer);
     if (sub === null) return { status: 401 };
     if (exp <= now) return { status: 401 }; // 0 and past expiries are refused, as observed on fw 1.2.2
     const token = signJwt(
       { typ: 'JWT', alg: 'HS256' },
       { scope, sub, iat: now, exp, jti: Buffer.concat([le32(now), randomBytes(28)]).toString('base64') },
-      this.#boot.bearerKey,
+      bearerKey,
     );
     this.#append({ time: now, event: 13, result: 0, subject: sub, data: Buffer.from(scope).toString('base64url') });
     return { status: 200, json: { token } };
+  }
+
+  async #role(issuer: Buffer): Promise<'U' | 'M' | null> {
+    this.#userKey ??= passphraseKey(this.#passphrase, this.eid);
+    if (timingSafeEqual(issuer, await this.#userKey)) return 'U';
+    this.#masterKey ??= passphraseKey(this.#masterPassphrase, this.eid);
+    return timingSafeEqual(issuer, await this.#masterKey) ? 'M' : null;
+  }
+
+  /** The claims of a bearer token this boot issued that has not expired, else null. */
+  #bearer(authorization: string | undefined): Record<string, unknown> | null {
+    const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+    if (!token || !jwtSignatureValid(token, this.#boot.bearerKey)) return null;
+    const claims = decodeJwt(token)?.claims;
+    if (!claims || typeof claims.exp !== 'number' || claims.exp <= this.now || typeof claims.scope !== 'string')
+      return null;
+    return claims;
+  }
+
+  /** The session (the token's jti) a request with this Authorization header is authenticated in, if any. */
+  session(authorization: string | undefined): string | null {
+    const jti = this.faultState === 0 ? this.#bearer(authorization)?.jti : undefined;
+    return typeof jti === 'string' ? jti : null;
   }
 
   /** Bearer check for a protected endpoint: 401 bad or expired token; 403 (audited) wrong scope. */
@@ -291,11 +321,8 @@ export class SimulatedDevice {
     scopes: readonly string[],
   ): { status: 200; sub: string } | { status: 401 | 403 | 409 } {
     if (this.faultState !== 0) return { status: 409 };
-    const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
-    if (!token || !jwtSignatureValid(token, this.#boot.bearerKey)) return { status: 401 };
-    const claims = decodeJwt(token)?.claims;
-    if (!claims || typeof claims.exp !== 'number' || claims.exp <= this.now || typeof claims.scope !== 'string')
-      return { status: 401 };
+    const claims = this.#bearer(authorization);
+    if (!claims) return { status: 401 };
     const sub = String(claims.sub);
     if (!scopes.some((s) => (claims.scope as string).startsWith(s))) {
       this.#append({
@@ -406,8 +433,54 @@ export class SimulatedDevice {
       subject: auth.sub,
       data: Buffer.from(id).toString('base64url'),
     });
-    return { status: 200, bytes: Buffer.from(file.text, 'latin1') };
+    return { status: 200, bytes: Buffer.from(this.fileText(id)!, 'latin1') };
   }
+}
+
+/**
+ * One boot's records as text: a KEY_INIT opens the file and, with `segmentEvery`, a new key segment every
+ * that many records (spec §2).
+ */
+class BootLog {
+  readonly #writer: LogWriter;
+  readonly #segmentEvery: number;
+  readonly #nextKey: () => Buffer;
+  #inSegment = 0;
+
+  constructor(signingKey: Buffer, segmentEvery: number, nextKey: () => Buffer) {
+    this.#writer = new LogWriter({ signingKey });
+    this.#segmentEvery = segmentEvery;
+    this.#nextKey = nextKey;
+  }
+
+  /** The KEY_INIT and the boot preamble. */
+  start(time: number): string {
+    return (
+      this.#keyInit(time) +
+      bootPreamble(time)
+        .map((r) => this.append(r))
+        .join('')
+    );
+  }
+
+  append(record: RecordInput): string {
+    const keyInit = this.#segmentEvery > 0 && this.#inSegment >= this.#segmentEvery ? this.#keyInit(record.time) : '';
+    this.#inSegment++;
+    return keyInit + this.#writer.append(record);
+  }
+
+  #keyInit(time: number): string {
+    this.#inSegment = 1;
+    return this.#writer.keyInit(this.#nextKey(), time);
+  }
+}
+
+async function passphraseKey(passphrase: string, eid: string): Promise<Buffer> {
+  return x25519PublicKey(await derivePassphraseKey(passphrase, eid));
+}
+
+function fileIdOf(time: number): string {
+  return time.toString(16).padStart(8, '0');
 }
 
 function le32(n: number): Buffer {

@@ -13,6 +13,8 @@ const SCOPES = [
   'keymgmt:use:',
 ];
 const TLS_ERRORS = ['handshake failure', 'no shared cipher', 'certificate expired'];
+/** Records of one boot are 1 to this many seconds apart. */
+export const MAX_EVENT_GAP_S = 90;
 
 function b64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
@@ -48,7 +50,7 @@ export function activity(
   for (let i = 0; i < options.count; i++) {
     if (order.length === 0) order = shuffle(rng, codes);
     const info = order.pop()!;
-    time += 1 + rng.int(90);
+    time += 1 + rng.int(MAX_EVENT_GAP_S);
     records.push(eventRecord(rng, info, time, options.kids, options.fileIds));
   }
   return { records, end: time };

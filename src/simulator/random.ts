@@ -4,6 +4,9 @@ import { createHash } from 'node:crypto';
 export class SeededRandom {
   readonly #seed: string;
   #counter = 0;
+  /** int() draws 4 bytes at a time from one hash: a hash per draw made history generation slow. */
+  #pool: Buffer = Buffer.alloc(0);
+  #at = 0;
 
   constructor(seed: string | number) {
     this.#seed = String(seed);
@@ -20,9 +23,14 @@ export class SeededRandom {
     return Buffer.concat(out).subarray(0, n);
   }
 
-  /** An integer in [0, max). */
+  /** An integer in [0, max), max <= 2^32. */
   int(max: number): number {
-    return this.bytes(6).readUIntBE(0, 6) % max;
+    if (this.#at === this.#pool.length) {
+      this.#pool = this.bytes(32, 'int');
+      this.#at = 0;
+    }
+    this.#at += 4;
+    return this.#pool.readUInt32BE(this.#at - 4) % max;
   }
 
   pick<T>(items: readonly T[]): T {

@@ -14,7 +14,34 @@ export interface SimulatorOptions extends Partial<DeviceOptions> {
   readonly authDelayMs?: number;
   /** Exposes /sim/* fault-injection endpoints. Never on by default. */
   readonly control?: boolean;
+  /** A certificate to serve instead of generating one (devices of one fleet share one). */
+  readonly tls?: SimulatorTls;
 }
+
+export interface SimulatorTls {
+  readonly key: string;
+  readonly cert: string;
+  /** SHA-256 of the certificate, hex. */
+  readonly sha256: string;
+}
+
+/** What clients did: `sessions` logins that issued a token, `requests` API requests answered. */
+export interface SimulatorStats {
+  readonly sessions: number;
+  readonly requests: number;
+  /** The most sessions active at one instant over the recorded windows. */
+  readonly maxConcurrentSessions: number;
+}
+
+/** A session's activity (performance.now() ms): from its login to the end of its last request. */
+interface SessionWindow {
+  readonly start: number;
+  end: number;
+  /** Its requests still being answered: until they are, the window reaches up to now. */
+  open: number;
+}
+
+const MAX_SESSION_WINDOWS = 10_000;
 
 const MAX_JSON_BODY = 7300;
 const SLOW_AFTER_FAILURES = 3;
@@ -79,6 +106,10 @@ export class HemSimulator {
   readonly faults: Faults = { ...NO_FAULTS, listExtra: [] };
   #authFailures = 0;
   #lastAuthFailure = 0;
+  /** By token jti, oldest first; only the most recent MAX_SESSION_WINDOWS are kept. */
+  readonly #sessions = new Map<string, SessionWindow>();
+  #sessionCount = 0;
+  #requests = 0;
 
   private constructor(
     device: SimulatedDevice,
@@ -104,7 +135,7 @@ export class HemSimulator {
     const masterPassphrase = options.masterPassphrase ?? randomBytes(12).toString('base64url');
     const [device, tls] = await Promise.all([
       SimulatedDevice.create({ ...options, passphrase, masterPassphrase }),
-      options.http ? Promise.resolve(null) : selfSignedCertificate(),
+      options.http ? Promise.resolve(null) : (options.tls ?? selfSignedCertificate()),
     ]);
     let sim: HemSimulator | undefined;
     const handler = (req: IncomingMessage, res: ServerResponse) => void sim!.#handle(req, res);
@@ -125,6 +156,14 @@ export class HemSimulator {
     return sim;
   }
 
+  stats(): SimulatorStats {
+    return {
+      sessions: this.#sessionCount,
+      requests: this.#requests,
+      maxConcurrentSessions: maxOverlap(this.#sessions),
+    };
+  }
+
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
@@ -142,14 +181,18 @@ export class HemSimulator {
       this.faults.hang--;
       return; // never answers; the client's timeout must fire
     }
+    const arrived = performance.now();
+    this.#requests++;
+    this.#track(this.#sessions.get(this.device.session(req.headers.authorization) ?? ''), res);
     if (this.faults.latencyMs > 0) await sleep(this.faults.latencyMs);
     if (this.faults.error > 0 && path.startsWith(this.faults.errorPath)) {
       this.faults.error--;
       return send(res, { status: this.faults.errorStatus });
     }
     if (req.headers.origin !== undefined) return send(res, { status: 412 }); // no CORS origins configured
-    const reply =
-      req.method === 'POST' && path === '/api/auth/token' ? await this.#login(req, body) : this.#route(req, path);
+    const login = req.method === 'POST' && path === '/api/auth/token';
+    const reply = login ? await this.#login(req, body) : this.#route(req, path);
+    if (login && reply.status === 200) this.#openSession(reply, arrived, res);
     if (reply.bytes && reply.status === 200 && this.#hostileBody(res, reply.bytes)) return;
     if (reply.bytes && this.faults.drop > 0) {
       this.faults.drop--;
@@ -158,6 +201,25 @@ export class HemSimulator {
       return;
     }
     send(res, reply);
+  }
+
+  #openSession(login: DeviceReply, arrived: number, res: ServerResponse): void {
+    const jti = this.device.session(`Bearer ${(login.json as { token: string }).token}`)!;
+    const window = { start: arrived, end: arrived, open: 0 };
+    this.#sessions.set(jti, window);
+    this.#sessionCount++;
+    if (this.#sessions.size > MAX_SESSION_WINDOWS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    this.#track(window, res);
+  }
+
+  /** The session's window lasts until this response is over (sent, or the connection gone). */
+  #track(window: SessionWindow | undefined, res: ServerResponse): void {
+    if (!window) return;
+    window.open++;
+    res.once('close', () => {
+      window.open--;
+      window.end = Math.max(window.end, performance.now());
+    });
   }
 
   /** Answers a log file read the way a hostile device would, if such a fault is armed. */
@@ -245,7 +307,7 @@ export class HemSimulator {
     let reply: DeviceReply;
     if (req.headers['content-length'] === undefined) reply = { status: 411 };
     else if (body.length > MAX_JSON_BODY) reply = { status: 413 };
-    else reply = this.device.login(body);
+    else reply = await this.device.login(body);
     if (started - this.#lastAuthFailure > SLOW_MODE_MS) this.#authFailures = 0;
     const slow = this.#authFailures >= SLOW_AFTER_FAILURES;
     if (reply.status === 200) this.#authFailures = 0;
@@ -258,6 +320,7 @@ export class HemSimulator {
   }
 
   #controlRequest(method: string, path: string, body: Buffer): DeviceReply {
+    if (method === 'GET' && path === '/sim/stats') return { status: 200, json: this.stats() };
     if (method === 'GET' && path === '/sim/state') {
       return {
         status: 200,
@@ -347,6 +410,18 @@ export class HemSimulator {
   }
 }
 
+/** The most windows open at one instant; one that ends as another starts does not overlap it. */
+function maxOverlap(windows: Map<string, SessionWindow>): number {
+  const now = performance.now();
+  const edges: [number, number][] = [];
+  for (const w of windows.values()) edges.push([w.start, 1], [w.open > 0 ? now : w.end, -1]);
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0;
+  let max = 0;
+  for (const [, step] of edges) max = Math.max(max, (open += step));
+  return max;
+}
+
 function send(res: ServerResponse, reply: DeviceReply): void {
   // The device closes the connection after every response and sends empty bodies with errors.
   const headers: Record<string, string | number> = { connection: 'close' };
@@ -377,7 +452,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function selfSignedCertificate(): Promise<{ key: string; cert: string; sha256: string }> {
+export async function selfSignedCertificate(): Promise<SimulatorTls> {
   const pem = await generate([{ name: 'commonName', value: 'my.ence.do' }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -12,16 +12,33 @@ afterAll(() => {
   for (const c of children) c.kill('SIGTERM');
 });
 
-/** Starts `hem-forwarder simulate` and resolves with its first stdout line. */
-function startSimulator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ line: string; child: ChildProcess }> {
+/** Starts `hem-forwarder simulate` and resolves with its first `count` stdout lines. */
+function startSimulator(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  count = 1,
+): Promise<{ line: string; lines: string[]; child: ChildProcess }> {
   const child = spawn(process.execPath, [CLI, 'simulate', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve({ line, child }));
+    const lines: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (lines.push(line) === count) resolve({ line: lines[0]!, lines, child });
+    });
     child.once('exit', (code) => reject(new Error(`simulate exited with ${code}`)));
+  });
+}
+
+/** Stops a simulator with SIGTERM and resolves with its stderr lines. */
+function stop(child: ChildProcess): Promise<string[]> {
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => {
+    child.once('close', () => resolve(stderr.trim().split('\n')));
+    child.kill('SIGTERM');
   });
 }
 
@@ -100,6 +117,7 @@ describe('hem-forwarder simulate', () => {
     expect(plain.url).toMatch(/^http:\/\//);
     expect(plain.certSha256).toBeNull();
     expect((await fetch(`${plain.url}/sim/state`)).status).toBe(404);
+    expect((await fetch(`${plain.url}/sim/stats`)).status).toBe(404);
     const ctl = JSON.parse(
       (await startSimulator(['--json', '--port', '0', '--http', '--boots', '1', '--control'])).line,
     ) as { url: string };
@@ -113,5 +131,50 @@ describe('hem-forwarder simulate', () => {
     const r = runCli(['simulate', '--boots', 'many']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--boots must be a whole number/);
+    expect(runCli(['simulate', '--devices', '0']).stderr).toMatch(/--devices must be a whole number from 1 to 1000/);
+    expect(runCli(['simulate', '--devices', '2', '--port', '65535']).stderr).toMatch(/past 65535/);
+  });
+
+  it('serves --devices N devices: one JSON line each, /sim/stats per device, and their stats on stderr at exit', async () => {
+    const args = ['--json', '--port', '0', '--boots', '1', '--control', '--devices', '3'];
+    const { lines, child } = await startSimulator(args, {}, 3);
+    const infos = lines.map((l) => JSON.parse(l) as Record<string, string | null>);
+    for (const info of infos)
+      expect(info).toEqual({
+        url: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/),
+        certSha256: infos[0]!.certSha256, // one certificate for the process
+        loggerKey: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/),
+        serial: expect.stringMatching(/^[0-9a-f]{16}$/),
+        passphrase: infos[0]!.passphrase,
+      });
+    for (const field of ['url', 'loggerKey', 'serial']) expect(new Set(infos.map((i) => i[field])).size).toBe(3);
+
+    const busy = infos[1]!.url!;
+    expect((await new VendorStyleClient(busy, infos[1]!.passphrase!).login()).status).toBe(200);
+    const stats = await new VendorStyleClient(busy, '').call('GET', '/sim/stats');
+    expect(JSON.parse(stats.body.toString())).toEqual({
+      sessions: 1,
+      requests: 2, // the challenge and the login
+      maxConcurrentSessions: 1,
+    });
+    const exits = (await stop(child)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(exits).toEqual(
+      infos.map((i) => ({
+        serial: i.serial,
+        url: i.url,
+        sessions: i.url === busy ? 1 : 0,
+        requests: i.url === busy ? 2 : 0,
+        maxConcurrentSessions: i.url === busy ? 1 : 0,
+      })),
+    );
+  });
+
+  it('prints one human line per device; over HTTPS the devices share one certificate', async () => {
+    const { lines } = await startSimulator(['--port', '0', '--boots', '1', '--devices', '2'], {}, 2);
+    const parsed = lines.map((l) => /^HEM simulator at (\S+) \(serial (\w+), .*certificate sha256 (\w+),/.exec(l));
+    expect(parsed.every((p) => p !== null)).toBe(true);
+    expect(parsed[0]![1]).not.toBe(parsed[1]![1]);
+    expect(parsed[0]![2]).not.toBe(parsed[1]![2]);
+    expect(parsed[0]![3]).toBe(parsed[1]![3]);
   });
 });
