@@ -18,6 +18,8 @@ import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import type { HemSimulator } from '../simulator/server.js';
 import { FileStateStore, type StateStore } from '../state/store.js';
+import { ClusterStateStore } from '../state/cluster-store.js';
+import { defaultInstanceId } from '../fleet/fleet.js';
 import { DeviceCollector } from '../collector/device-collector.js';
 
 /** Where an Elasticsearch output points, for messages: the cloud id's name or the hosts, passwords redacted. */
@@ -81,7 +83,8 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
   const client = createElasticsearchClient(elasticsearchConnection(es));
   let engine: EngineInfo;
   if (es.setup) {
-    const setup = await setupCluster(client, { retention: es.retention });
+    const stateIndex = stateIndexOf(config);
+    const setup = await setupCluster(client, { retention: es.retention, ...(stateIndex ? { stateIndex } : {}) });
     engine = setup.engine;
     const changed = setup.actions.filter((a) => a.action === 'create' || a.action === 'update');
     log.info(
@@ -126,6 +129,10 @@ export async function createDevices(
     metrics: Metrics;
     onFile?: (d: string, done: number, total: number) => void;
     custody?: CustodyOptions;
+    /** This instance's id (status documents). */
+    instance?: string;
+    /** With leases: throws once this instance no longer holds the device's lease. */
+    fence?: (device: string) => Promise<void>;
   },
 ): Promise<DeviceHandle[]> {
   return Promise.all(
@@ -175,9 +182,11 @@ export async function createDevices(
         maxFiles: dc.max_files,
         pacingMs: dc.pacing,
       });
-      const { sink, outputId, store, metrics, onFile, custody } = deps;
+      const { sink, outputId, store, metrics, onFile, custody, instance, fence } = deps;
       const collector = new DeviceCollector({
         ...(custody ? { custody } : {}),
+        ...(instance ? { instance } : {}),
+        ...(fence ? { fence: () => fence(dc.name) } : {}),
         config: device,
         client,
         sink,
@@ -192,6 +201,33 @@ export async function createDevices(
   );
 }
 
-export function createStore(config: Config): StateStore {
-  return new FileStateStore(config.state_dir);
+/** This instance's id: config state.instance_id, else host and pid. */
+export function instanceIdOf(config: Config): string {
+  return config.state.instance_id ?? defaultInstanceId();
+}
+
+/** The index of the shared state (state.store: elasticsearch), or null with the file store. */
+export function stateIndexOf(config: Config): string | null {
+  return config.state.store === 'elasticsearch' ? D.fleet.index : null;
+}
+
+/**
+ * The configured state store. In the cluster it uses `client` (else one of its own, closed by `close`) and
+ * writes as the lease holder `instance`, or holds no lease (the `state` commands) when it is null.
+ */
+export function createStore(
+  config: Config,
+  options: { client?: Client; instance?: string | null } = {},
+): StateStore & { close?: () => Promise<void> } {
+  const index = stateIndexOf(config);
+  if (index === null) return new FileStateStore(config.state_dir);
+  const own = options.client ? null : createElasticsearchClient(elasticsearchConnection(config.output.elasticsearch!));
+  const store = new ClusterStateStore({
+    client: options.client ?? own!,
+    index,
+    fleet: config.state.fleet,
+    instance: options.instance ?? null,
+    leaseTtlMs: config.state.lease_ttl,
+  });
+  return Object.assign(store, { close: async () => own?.close() });
 }

@@ -1,14 +1,18 @@
 import { parseArgs } from 'node:util';
 import { DEFAULTS as D } from '../config/defaults.js';
-import { createStore, describeElasticsearch } from '../app/wiring.js';
+import { createStore, describeElasticsearch, elasticsearchConnection, instanceIdOf } from '../app/wiring.js';
+import { ClusterStateError, ClusterStateStore } from '../state/cluster-store.js';
+import { createElasticsearchClient } from '../sinks/elasticsearch/client.js';
+import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
 import { type LoadedConfig, ConfigError, loadConfig } from '../config/load.js';
 import { type Config, effectiveOutput } from '../config/schema.js';
-import type { StateStore } from '../state/store.js';
+import { type DeviceState, FileStateStore, StateConflictError, type StateStore, encodeState } from '../state/store.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
 export const CHECK_CONFIG_USAGE = 'hem-forwarder check-config --config FILE';
-export const STATE_USAGE = 'hem-forwarder state (show [DEVICE] | reset DEVICE | accept-key DEVICE) --config FILE';
+export const STATE_USAGE =
+  'hem-forwarder state (show [DEVICE] | reset DEVICE | accept-key DEVICE | migrate --to elasticsearch) --config FILE';
 
 /** Loads the config or prints why not; null means the caller should exit 2. */
 export function loadOrReport(file: string | undefined, out: Output, usage: string): LoadedConfig | null {
@@ -31,7 +35,13 @@ export async function checkConfigCommand(argv: string[], out: Output): Promise<n
   for (const w of loaded.warnings) await out.line(`warning: ${w}`);
   const c = loaded.config;
   const devices = `${c.devices.length} device(s) (${c.devices.map((d) => d.name).join(', ')})`;
-  await out.line(`${values.config}: valid; ${devices}; output ${describeOutput(c)}; state in ${c.state_dir}`);
+  const state =
+    c.state.store === 'elasticsearch'
+      ? `state in the cluster (index ${D.fleet.index}, fleet ${c.state.fleet}, instance ${instanceIdOf(c)}, ` +
+        `lease ${c.state.lease_ttl} ms), ` +
+        `local files in ${c.state_dir}`
+      : `state in ${c.state_dir}`;
+  await out.line(`${values.config}: valid; ${devices}; output ${describeOutput(c)}; ${state}`);
   return EXIT_OK;
 }
 
@@ -47,11 +57,18 @@ function describeOutput(c: Config): string {
 }
 
 export async function stateCommand(argv: string[], out: Output): Promise<number> {
-  const options = { config: { type: 'string' } } as const;
+  const options = { config: { type: 'string' }, to: { type: 'string' } } as const;
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options });
   const [action, device, ...extra] = positionals;
-  const known = action === 'show' || action === 'reset' || action === 'accept-key';
+  const known = action === 'show' || action === 'reset' || action === 'accept-key' || action === 'migrate';
   if (!known || extra.length > 0) throw new UsageError(`usage: ${STATE_USAGE}`);
+  if (action === 'migrate') {
+    if (values.to !== 'elasticsearch' || device !== undefined)
+      throw new UsageError(`migrate copies the state files into the cluster: state migrate --to elasticsearch`);
+    const loaded = loadOrReport(values.config, out, STATE_USAGE);
+    return loaded ? migrateState(loaded.config, out) : EXIT_USAGE;
+  }
+  if (values.to !== undefined) throw new UsageError(`--to is for state migrate; usage: ${STATE_USAGE}`);
   if (action !== 'show' && !device) throw new UsageError(`${action} needs a DEVICE name; usage: ${STATE_USAGE}`);
   const loaded = loadOrReport(values.config, out, STATE_USAGE);
   if (!loaded) return EXIT_USAGE;
@@ -63,6 +80,27 @@ export async function stateCommand(argv: string[], out: Output): Promise<number>
     return EXIT_USAGE;
   }
   const store = createStore(loaded.config);
+  try {
+    return await changeState(store, action, device, configured, loaded.config, out);
+  } catch (err) {
+    if (err instanceof ClusterStateError) {
+      out.error(`state ${action}: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  } finally {
+    await store.close?.();
+  }
+}
+
+async function changeState(
+  store: StateStore,
+  action: 'show' | 'reset' | 'accept-key',
+  device: string | undefined,
+  configured: string[],
+  config: Config,
+  out: Output,
+): Promise<number> {
   if (action === 'show') return showState(store, device ? [device] : configured, out);
   const name = device!;
   if (action === 'reset') {
@@ -102,11 +140,78 @@ export async function stateCommand(argv: string[], out: Output): Promise<number>
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined) throw err;
-    out.error(`state accept-key: cannot write the state of ${name} in ${loaded.config.state_dir}: ${code}`);
+    out.error(`state accept-key: cannot write the state of ${name} in ${config.state_dir}: ${code}`);
     return EXIT_USAGE;
   }
   await out.line(`${name}: accepted logger key ${key}; collection resumes on the next run`);
   return EXIT_OK;
+}
+
+/**
+ * Copies every configured device's state file into the cluster's state index, once: a device that already has
+ * a state there is left alone (the cluster's may be newer: instances write it), unless it is the same state.
+ */
+async function migrateState(config: Config, out: Output): Promise<number> {
+  const es = config.output.elasticsearch;
+  if (effectiveOutput(config) !== 'elasticsearch' || !es) {
+    out.error('state migrate: the config has no Elasticsearch output (output.elasticsearch.hosts) to migrate into');
+    return EXIT_USAGE;
+  }
+  const client = createElasticsearchClient(elasticsearchConnection(es));
+  const from = new FileStateStore(config.state_dir);
+  const to = new ClusterStateStore({
+    client,
+    index: D.fleet.index,
+    fleet: config.state.fleet,
+    instance: null,
+    leaseTtlMs: config.state.lease_ttl,
+  });
+  let exit = EXIT_OK;
+  try {
+    // The state index's template first: a state written without it would be mapped field by field.
+    await setupCluster(client, { retention: es.retention, stateIndex: D.fleet.index });
+    for (const { name } of config.devices) {
+      const source = await from.inspect(name);
+      if (source.verdict === 'none') {
+        await out.line(`${name}: no state file; nothing to migrate`);
+        continue;
+      }
+      if (source.verdict !== 'ok') {
+        const why = source.verdict === 'corrupt' ? source.reason : source.error.message;
+        out.error(`state migrate: ${name}: ${source.path} cannot be migrated (${why})`);
+        exit = EXIT_INVALID;
+        continue;
+      }
+      const target = await to.inspect(name);
+      if (target.verdict !== 'none') {
+        const same = target.verdict === 'ok' && sameState(target.state, source.state);
+        if (same) await out.line(`${name}: already in ${target.path}`);
+        else {
+          const theirs = target.verdict === 'ok' ? `revision ${target.state.revision}` : target.verdict;
+          out.error(`state migrate: ${name}: ${target.path} has a state already (${theirs}); not overwritten`);
+          exit = EXIT_INVALID;
+        }
+        continue;
+      }
+      const files = source.state.files.size;
+      await to.save(source.state);
+      await out.line(`${name}: ${files} file(s) of ${source.path} copied to ${target.path}`);
+    }
+  } catch (err) {
+    if (!(err instanceof SetupError || err instanceof ClusterStateError || err instanceof StateConflictError))
+      throw err;
+    out.error(`state migrate: ${err.message}`);
+    return EXIT_INVALID;
+  } finally {
+    await client.close();
+  }
+  if (exit === EXIT_OK) await out.line(`next: set state.store: elasticsearch in the config of every instance`);
+  return exit;
+}
+
+/** The same state, whatever revision each store counted. */
+function sameState(a: DeviceState, b: DeviceState): boolean {
+  return encodeState({ ...a, revision: 0 }) === encodeState({ ...b, revision: 0 });
 }
 
 /** Read-only: a corrupt or unreadable file is reported, never moved (only `run` moves a corrupt file aside). */

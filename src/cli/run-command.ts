@@ -1,7 +1,18 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { type CycleResult, emptyCycleResult } from '../collector/device-collector.js';
-import { type DeviceHandle, createDevices, createOutput, createStore, digestDirOf } from '../app/wiring.js';
+import { hostname } from 'node:os';
+import {
+  type DeviceHandle,
+  type Output as ForwarderOutput,
+  createDevices,
+  createOutput,
+  createStore,
+  digestDirOf,
+  instanceIdOf,
+} from '../app/wiring.js';
+import { Fleet } from '../fleet/fleet.js';
+import { ClusterStateStore } from '../state/cluster-store.js';
 import type { CustodyOptions } from '../collector/custody-digest.js';
 import { PACKAGE_VERSION } from '../shared/package-info.js';
 import { pollDevice } from '../collector/poll.js';
@@ -14,11 +25,11 @@ import { SetupError } from '../sinks/elasticsearch/setup.js';
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
 import { loadOrCreateCustodyKey } from '../state/custody-key.js';
 import { lockStateDir } from '../state/lock.js';
-import type { StateStore } from '../state/store.js';
 import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import type { Output } from './output.js';
 
-export const RUN_USAGE = 'hem-forwarder run --config FILE [--once]';
+export const RUN_USAGE = 'hem-forwarder run --config FILE [--once] [--instance-id ID] [--state-dir DIR]';
+const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Stop within 10 s of SIGINT/SIGTERM: in-flight work gets this long, then the output gets the rest. */
 const SHUTDOWN_GRACE_MS = 6000;
 
@@ -40,9 +51,19 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
 async function run(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: 'string' }, once: { type: 'boolean', default: false } },
+    options: {
+      config: { type: 'string' },
+      once: { type: 'boolean', default: false },
+      // Several instances on one host share one config file: each its own id and local state directory.
+      'instance-id': { type: 'string' },
+      'state-dir': { type: 'string' },
+    },
   });
   if (!values.config) throw new UsageError(`--config FILE is required; usage: ${RUN_USAGE}`);
+  const instanceId = values['instance-id'];
+  if (instanceId !== undefined && !INSTANCE_ID.test(instanceId))
+    throw new UsageError(`--instance-id ${JSON.stringify(instanceId)}: 1-128 letters, digits, _, ., : and -`);
+  if (values['state-dir'] === '') throw new UsageError('--state-dir: a directory, not an empty string');
   let loaded: LoadedConfig;
   try {
     loaded = loadConfig(values.config);
@@ -53,7 +74,12 @@ async function run(argv: string[], out: Output): Promise<number> {
     }
     throw err;
   }
-  const { config, warnings } = loaded;
+  const { warnings } = loaded;
+  const config: Config = {
+    ...loaded.config,
+    ...(values['state-dir'] ? { state_dir: values['state-dir'] } : {}),
+    state: { ...loaded.config.state, ...(instanceId ? { instance_id: instanceId } : {}) },
+  };
   const log = createLogger({ level: config.log.level, format: config.log.format });
   for (const w of warnings) log.warn({ config: values.config }, w);
 
@@ -62,17 +88,19 @@ async function run(argv: string[], out: Output): Promise<number> {
   try {
     // A state file that cannot be read (permissions, a directory in its place) is the operator's to fix:
     // say so before anything starts, rather than failing that device's every cycle.
-    const store = createStore(config);
-    for (const d of config.devices) {
-      const found = await store.inspect(d.name);
-      if (found.verdict === 'unreadable') throw found.error;
+    if (config.state.store === 'file') {
+      const store = createStore(config);
+      for (const d of config.devices) {
+        const found = await store.inspect(d.name);
+        if (found.verdict === 'unreadable') throw found.error;
+      }
     }
     // The custody signing key exists from the first run on, so an auditor can pin it (custody key).
     const custody = await loadOrCreateCustodyKey(config.state_dir, config.custody?.signing_key);
     if (custody.created)
       log.info({ fingerprint: custody.key.fingerprint, path: custody.path }, 'created the custody signing key');
     const options = { key: custody.key, digestDir: digestDirOf(config), version: PACKAGE_VERSION };
-    const code = await collect(config, store, values.once === true, log, out, options);
+    const code = await collect(config, values.once === true, log, out, options);
     if (values.once === true) await out.line(custodyHint(config, values.config!, options));
     return code;
   } finally {
@@ -82,7 +110,6 @@ async function run(argv: string[], out: Output): Promise<number> {
 
 async function collect(
   config: Config,
-  store: StateStore,
   once: boolean,
   log: Logger,
   out: Output,
@@ -100,16 +127,33 @@ async function collect(
   }
   const { sink } = output;
   const metrics = new Metrics(() => sink.stats);
+  const instance = instanceIdOf(config);
+  metrics.instance.set({ instance, version: PACKAGE_VERSION }, 1);
+  const store = createStore(config, { ...(output.client ? { client: output.client } : {}), instance });
+  const fleet = store instanceof ClusterStateStore ? startFleet(config, store, output, instance, log, metrics) : null;
   const progress = new Progress(process.stderr);
   const onFile = (d: string, done: number, total: number) => progress.update(d, done, total);
-  const devices = await createDevices(config, { sink, outputId: output.id, store, log, metrics, onFile, custody });
+  const fence = fleet ? (device: string) => (store as ClusterStateStore).confirm(device) : undefined;
+  const devices = await createDevices(config, {
+    sink,
+    outputId: output.id,
+    store,
+    log,
+    metrics,
+    onFile,
+    custody,
+    instance,
+    ...(fence ? { fence } : {}),
+  });
   const results = new Map<string, CycleResult>();
   const controller = new AbortController();
   let server = null;
   try {
+    await fleet?.start();
     server = config.metrics ? await serveMetrics(config.metrics.listen, metrics, () => health(devices, results)) : null;
   } catch (err) {
     await Promise.all(devices.map(async (d) => Promise.all([d.client.close(), d.simulator?.close()])));
+    await fleet?.stop().catch(() => undefined);
     await output.client?.close();
     throw err;
   }
@@ -132,18 +176,26 @@ async function collect(
   const deadline = new Promise<void>((resolve) =>
     controller.signal.addEventListener('abort', () => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref(), { once: true }),
   );
+  // With a fleet, only the devices this instance holds: --once collects those it holds after its first round.
+  const held = (d: DeviceHandle) => (fleet ? fleet.holding(d.config.name) : controller.signal);
+  const elsewhere = fleet ? devices.filter((d) => held(d) === null).map((d) => d.config.name) : [];
   try {
     if (once) {
-      await Promise.race([
-        Promise.all(devices.map(async (d) => results.set(d.config.name, await d.collector.cycle(controller.signal)))),
-        deadline,
-      ]);
+      const cycle = async (d: DeviceHandle, lease: AbortSignal) =>
+        results.set(d.config.name, await d.collector.cycle(AbortSignal.any([controller.signal, lease])));
+      const mine = devices.flatMap((d) => {
+        const lease = held(d);
+        return lease ? [cycle(d, lease)] : [];
+      });
+      await Promise.race([Promise.all(mine), deadline]);
     } else {
-      log.info({ devices: devices.map((d) => d.config.name), output: output.description }, 'collecting');
-      await Promise.race([
-        Promise.all(devices.map((d) => pollDevice(d, log, controller.signal, (r) => results.set(d.config.name, r)))),
-        deadline,
-      ]);
+      log.info({ devices: devices.map((d) => d.config.name), output: output.description, instance }, 'collecting');
+      const poll = (d: DeviceHandle, signal: AbortSignal) =>
+        pollDevice(d, log, signal, (r) => results.set(d.config.name, r));
+      const loops = devices.map((d) =>
+        fleet ? leasedLoop(fleet, d, controller.signal, poll) : poll(d, controller.signal),
+      );
+      await Promise.race([Promise.all(loops), deadline]);
     }
     progress.done();
     // Everything acknowledged is checkpointed already; give what is in flight a bounded time.
@@ -156,6 +208,8 @@ async function collect(
       log.warn({}, 'output did not drain in time; unacknowledged files will be collected again next start');
     }
   } finally {
+    // Leases go back at once, so the other instances take the devices over without waiting for them to lapse.
+    await fleet?.stop().catch((err: Error) => log.warn({ err: err.message }, 'could not release the leases'));
     if (onceTimer) clearTimeout(onceTimer);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
@@ -171,12 +225,53 @@ async function collect(
   if (!once) return EXIT_OK; // a service stopped by its manager ends cleanly
   // A device whose cycle never returned (stopped at the deadline) is reported as interrupted, not left out.
   for (const d of devices)
-    if (!results.has(d.config.name))
+    if (!results.has(d.config.name) && !elsewhere.includes(d.config.name))
       results.set(d.config.name, { ...emptyCycleResult(d.config.name), interrupted: true });
   const summary = summarize([...results.values()], output.description, stoppedBy);
   await out.line(summary.text);
+  if (elsewhere.length > 0)
+    await out.line(`  held by other instances, not collected by ${instance}: ${elsewhere.join(', ')}`);
   if (stoppedBy !== null) return EXIT_INTERRUPTED;
   return summary.ok ? EXIT_OK : EXIT_INVALID;
+}
+
+function startFleet(
+  config: Config,
+  store: ClusterStateStore,
+  output: ForwarderOutput,
+  instance: string,
+  log: Logger,
+  metrics: Metrics,
+): Fleet {
+  return new Fleet({
+    client: output.client!,
+    store,
+    instance: { id: instance, host: hostname(), pid: process.pid, version: PACKAGE_VERSION },
+    devices: config.devices.map((d) => d.name),
+    leaseTtlMs: config.state.lease_ttl,
+    renewMs: config.state.lease_renew,
+    log: log.child({ component: 'fleet' }),
+    onHolders: (holders) => {
+      metrics.holder.reset();
+      for (const [device, holder] of holders) metrics.holder.set({ device, instance: holder ?? 'none' }, 1);
+    },
+  });
+}
+
+/** A device's poll loop while this instance holds its lease; when it loses or gives it up, waits to hold it again. */
+async function leasedLoop(
+  fleet: Fleet,
+  d: DeviceHandle,
+  signal: AbortSignal,
+  poll: (d: DeviceHandle, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  while (!signal.aborted) {
+    const lease = await fleet.acquire(d.config.name, signal);
+    if (lease === null) return;
+    await poll(d, AbortSignal.any([signal, lease]));
+    d.client.endSession();
+    await fleet.stopped(d.config.name);
+  }
 }
 
 /** Where the digests went and how to check them: the first thing an auditor asks after a run. */

@@ -18,7 +18,7 @@ import { loadLoggerKey } from './keys.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
-import { deadLetterFileOf, describeElasticsearch, elasticsearchConnection } from '../app/wiring.js';
+import { deadLetterFileOf, describeElasticsearch, elasticsearchConnection, stateIndexOf } from '../app/wiring.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
 export const SETUP_USAGE =
@@ -85,7 +85,13 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
       const cluster = clusterFrom(values, out, SETUP_USAGE);
       if (!cluster) return EXIT_USAGE;
       try {
-        await setupElasticsearch(cluster.client, values['dry-run'], values.retention ?? cluster.retention, out);
+        const stateIndex = cluster.config && stateIndexOf(cluster.config);
+        const options = {
+          dryRun: values['dry-run'],
+          ...(stateIndex ? { stateIndex } : {}),
+          ...((values.retention ?? cluster.retention) ? { retention: values.retention ?? cluster.retention } : {}),
+        };
+        await setupElasticsearch(cluster.client, options, out);
       } finally {
         await cluster.client.close();
       }
@@ -103,11 +109,11 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
 
 async function setupElasticsearch(
   client: Client,
-  dryRun: boolean,
-  retention: string | undefined,
+  options: { dryRun: boolean; retention?: string; stateIndex?: string },
   out: Output,
 ): Promise<void> {
-  const { engine, actions } = await setupCluster(client, { dryRun, ...(retention ? { retention } : {}) });
+  const { dryRun } = options;
+  const { engine, actions } = await setupCluster(client, options);
   const verb = dryRun ? 'would ' : '';
   for (const a of actions) {
     const what = `${a.kind} ${a.name}`;

@@ -39,6 +39,13 @@ export interface DeviceCollectorOptions {
   readonly outputId: string;
   /** Chain of custody: a signed digest per ingested file (off when absent). */
   readonly custody?: CustodyOptions;
+  /**
+   * With several instances: resolves while this instance still holds the device's lease, throws when it lost
+   * it. Checked before each custody digest, which no conditional write protects (the checkpoint is one).
+   */
+  readonly fence?: () => Promise<void>;
+  /** The forwarder instance, named in the status documents. */
+  readonly instance?: string;
   /** Called after each file is checkpointed (progress display). */
   readonly onFile?: (device: string, done: number, total: number) => void;
 }
@@ -263,6 +270,7 @@ export class DeviceCollector {
       lastFileIngested: lastIngested,
       currentFile: this.#currentFile,
       loggerKey: trusted === null ? null : { fingerprint: keyFingerprint(trusted), source: state!.loggerKey.source },
+      instance: this.#o.instance ?? null,
     };
     const since = this.#currentFile?.since;
     metrics.unreleased.set({ device: this.name }, since ? Math.max(0, (now.getTime() - since.getTime()) / 1000) : 0);
@@ -500,6 +508,8 @@ export class DeviceCollector {
     const { id, verdict, file, trail, now, alerts } = sent;
     const acknowledged = await sent.unit.end();
     const custody = this.#o.custody;
+    // A lease lost meanwhile: the new holder collects this file again; a digest written here would fork the chain.
+    await this.#o.fence?.();
     // The documents are acknowledged; the digest that commits to them is written before the checkpoint.
     const digest =
       custody && trail

@@ -170,9 +170,48 @@ const listen = z
     return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
   }, 'expected a port from 1 to 65535, e.g. 127.0.0.1:9464');
 
+/**
+ * Where checkpoints live: files under state_dir, or documents in the output's cluster, shared by several
+ * instances that divide the devices among themselves with leases.
+ */
+const state = z
+  .strictObject({
+    store: z.enum(['file', 'elasticsearch']).default('file'),
+    /** The instances that share one config's devices; another fleet in the same cluster is counted apart. */
+    fleet: z
+      .string()
+      .regex(/^[a-z0-9_-]{1,64}$/, '1-64 characters of a-z, 0-9, _ and -')
+      .default(D.fleet.name),
+    /** Names this instance in leases, heartbeats, metrics and status documents (default host-pid). */
+    instance_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,128}$/, '1-128 letters, digits, _, ., : and -')
+      .optional(),
+    /** A device's lease lapses this long after its holder last renewed it; another instance may then take it. */
+    lease_ttl: duration.default(D.fleet.leaseTtlMs),
+    lease_renew: duration.default(D.fleet.leaseRenewMs),
+  })
+  .superRefine((s, ctx) => {
+    // An instance stops a device's work when its lease would lapse before the next renewal: with a third, a
+    // renewal that is late by up to one interval still keeps it.
+    if (s.lease_renew * 3 > s.lease_ttl)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lease_renew'],
+        message: `at most a third of lease_ttl (${s.lease_ttl} ms), so one late renewal does not lose the lease`,
+      });
+    if (s.lease_ttl < 1000) ctx.addIssue({ code: 'custom', path: ['lease_ttl'], message: 'at least 1s' });
+  });
+
 export const configSchema = z
   .strictObject({
     state_dir: z.string().default(D.stateDir),
+    state: state.default({
+      store: 'file',
+      fleet: D.fleet.name,
+      lease_ttl: D.fleet.leaseTtlMs,
+      lease_renew: D.fleet.leaseRenewMs,
+    }),
     /** `run --once` as a whole stops after this long (exit 3); unfinished files are collected next run. */
     once_timeout: duration.default(D.onceTimeoutMs),
     log: z
@@ -212,6 +251,12 @@ export const configSchema = z
         message: 'required with type: elasticsearch (or cloud_id)',
       });
     }
+    if (c.state.store === 'elasticsearch' && effectiveOutput(c) !== 'elasticsearch')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['state', 'store'],
+        message: 'elasticsearch needs an Elasticsearch output (output.elasticsearch.hosts): the state lives there',
+      });
   });
 
 export type Config = z.infer<typeof configSchema>;

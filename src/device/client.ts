@@ -303,6 +303,14 @@ export class DeviceClient {
 
   // ---- auth ---------------------------------------------------------------------------------------
 
+  /**
+   * Forgets the token: the next request logs in again. An instance that hands a device over to another ends
+   * its session, so that one device never sees two collectors' sessions at once.
+   */
+  endSession(): void {
+    this.#session = null;
+  }
+
   async #bearer(): Promise<string> {
     if (this.#session && Date.now() < this.#session.renewAt) return this.#session.token;
     this.#login ??= this.#doLogin().finally(() => {

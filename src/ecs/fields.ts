@@ -166,6 +166,7 @@ export const INTEGRITY_VENDOR_FIELDS: Readonly<Record<string, VendorFieldType>> 
   'encedo_hem.status.last_error': 'keyword',
   'encedo_hem.status.last_success': 'date',
   'encedo_hem.status.last_file_ingested': 'keyword',
+  'encedo_hem.status.instance': 'keyword',
   'encedo_hem.status.current_file_id': 'keyword',
   'encedo_hem.status.current_file_since': 'date',
   'encedo_hem.status.unreleased_seconds': 'long',

@@ -213,6 +213,8 @@ export interface DeviceStatus {
   /** The current boot's file, locked by the device until the next reboot, and when that boot began. */
   readonly currentFile: { readonly id: string; readonly since: Date | null } | null;
   readonly loggerKey: { readonly fingerprint: string; readonly source: string | null } | null;
+  /** The forwarder instance that collects the device (several may share the devices). */
+  readonly instance: string | null;
 }
 
 /**
@@ -241,6 +243,7 @@ export function statusDocument(ctx: IntegrityContext, status: DeviceStatus): Ind
       ...(status.lastError !== null ? { last_error: status.lastError } : {}),
       ...(status.lastSuccess !== null ? { last_success: status.lastSuccess.toISOString() } : {}),
       ...(status.lastFileIngested !== null ? { last_file_ingested: status.lastFileIngested } : {}),
+      ...(status.instance !== null ? { instance: status.instance } : {}),
       ...(status.currentFile ? { current_file_id: status.currentFile.id } : {}),
       ...(since !== null ? { current_file_since: since.toISOString(), unreleased_seconds: unreleased } : {}),
       ...(status.loggerKey

@@ -48,6 +48,18 @@ export class Metrics {
     labelNames: ['device'],
     registers: [this.registry],
   });
+  readonly instance = new Gauge({
+    name: 'hemfwd_instance_info',
+    help: 'This forwarder instance (always 1): its id names it in leases and status documents',
+    labelNames: ['instance', 'version'],
+    registers: [this.registry],
+  });
+  readonly holder = new Gauge({
+    name: 'hemfwd_device_lease_holder',
+    help: 'With state.store elasticsearch: 1 for the instance holding each device (none: free), as last seen here',
+    labelNames: ['device', 'instance'],
+    registers: [this.registry],
+  });
   readonly halted = new Gauge({
     name: 'hemfwd_device_halted',
     help: '1 while a device is halted on a logger key change',

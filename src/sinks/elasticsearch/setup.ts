@@ -18,7 +18,7 @@ export interface EngineInfo {
 export type AssetKind = 'component_template' | 'index_template' | 'ilm_policy' | 'ingest_pipeline';
 
 export interface SetupAction {
-  readonly kind: AssetKind;
+  readonly kind: AssetKind | 'index';
   readonly name: string;
   readonly action: 'create' | 'update' | 'unchanged' | 'skip_newer' | 'skip_user_owned';
   readonly installedVersion: string | null;
@@ -39,7 +39,7 @@ export const DEFAULT_RETENTION = D.elasticsearch.retention;
 export const RETENTION_PLACEHOLDER = '365d';
 
 interface Asset {
-  readonly kind: AssetKind;
+  readonly kind: AssetKind | 'index';
   readonly name: string;
   readonly body: Record<string, unknown>;
   /** `@custom` templates: created empty when missing, never changed. */
@@ -53,17 +53,22 @@ export async function detectEngine(client: Client): Promise<EngineInfo> {
   return { kind, version: version.number, clusterUuid: String(info.cluster_uuid ?? info.cluster_name) };
 }
 
+function readMappings(sub: string): { name: string; body: Record<string, unknown> }[] {
+  const dir = join(PACKAGE_ROOT, 'mappings', sub);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({
+      name: f.slice(0, -5),
+      body: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>,
+    }));
+}
+
+const readState = () => readMappings('state');
+
 /** The assets from mappings/, adapted to what the engine accepts, each stamped with a content hash. */
 export function plannedAssets(engine: EngineInfo, options: { retention?: string } = {}): Asset[] {
-  const dir = join(PACKAGE_ROOT, 'mappings');
-  const read = (sub: string) =>
-    readdirSync(join(dir, sub))
-      .filter((f) => f.endsWith('.json'))
-      .sort()
-      .map((f) => ({
-        name: f.slice(0, -5),
-        body: JSON.parse(readFileSync(join(dir, sub, f), 'utf8')) as Record<string, unknown>,
-      }));
+  const read = readMappings;
   const assets: Asset[] = [];
   if (engine.kind === 'elasticsearch') {
     for (const { name, body } of read('ilm')) {
@@ -107,6 +112,8 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
     const settings = { ...template.settings, index: { ...template.settings?.index, lifecycle: { name: POLICY_NAME } } };
     assets.push({ kind: 'index_template', name, body: { ...body, template: { ...template, settings } } });
   }
+  // The fleet's state index: no data stream, no lifecycle (a checkpoint must never age out), no @custom.
+  for (const { name, body } of read('state')) assets.push({ kind: 'index_template', name, body });
   return assets.map((a) => {
     if (a.userOwned) return a;
     const body = stamp(a.body);
@@ -124,7 +131,7 @@ export function plannedAssets(engine: EngineInfo, options: { retention?: string 
  */
 export async function setupCluster(
   client: Client,
-  options: { dryRun?: boolean; retention?: string } = {},
+  options: { dryRun?: boolean; retention?: string; stateIndex?: string } = {},
 ): Promise<{ engine: EngineInfo; actions: SetupAction[] }> {
   const engine = await detectEngine(client);
   const actions: SetupAction[] = [];
@@ -145,7 +152,43 @@ export async function setupCluster(
     actions.push({ kind: asset.kind, name: asset.name, action, installedVersion, version: PACKAGE_VERSION });
     if (!options.dryRun && installing) await install(client, asset);
   }
+  if (options.stateIndex) {
+    const template = readState().find((t) => t.name === options.stateIndex)?.body.template as
+      | { mappings: Record<string, unknown> }
+      | undefined;
+    if (!template) throw new SetupError(`no template for the state index ${options.stateIndex} in mappings/state`);
+    actions.push(await ensureStateIndex(client, options.stateIndex, template.mappings, options.dryRun === true));
+  }
   return { engine, actions };
+}
+
+/** The state index of `state.store: elasticsearch`, created from its template when missing. */
+async function ensureStateIndex(
+  client: Client,
+  index: string,
+  mappings: Record<string, unknown>,
+  dryRun: boolean,
+): Promise<SetupAction> {
+  const what = `create the state index ${index}`;
+  const exists = await call(() => client.indices.exists({ index }), what, 'create_index');
+  const action = { kind: 'index' as const, name: index, installedVersion: null, version: PACKAGE_VERSION };
+  if (exists) {
+    // An index made by an older version gains the fields this one writes (its mapping is strict).
+    if (!dryRun)
+      await call(() => client.indices.putMapping({ index, ...mappings } as never), `update ${index}`, 'manage');
+    return { ...action, action: 'unchanged' };
+  }
+  if (!dryRun)
+    await call(
+      () =>
+        client.indices.create({ index }).catch((err: { meta?: { statusCode?: number } }) => {
+          // Another instance created it a moment ago: what setup wanted.
+          if (err.meta?.statusCode !== 400 || !/already_exists/.test(String(err))) throw err;
+        }),
+      what,
+      'create_index',
+    );
+  return { ...action, action: 'create' };
 }
 
 async function fetchInstalled(client: Client, asset: Asset): Promise<Record<string, unknown> | null> {

@@ -1,0 +1,365 @@
+// Several forwarder instances sharing devices through the cluster (state.store: elasticsearch), run as a user
+// runs them: separate processes of the built CLI, one config file, each its own --instance-id and --state-dir,
+// against simulated devices that count overlapping sessions.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type SimulatorFleet, startSimulatorFleet } from '../../src/simulator/fleet.js';
+import { setupCluster } from '../../src/sinks/elasticsearch/setup.js';
+import { ClusterStateStore, LeaseLostError } from '../../src/state/cluster-store.js';
+import { CLI, runCliAsync } from '../helpers/cli.js';
+import { clusterUrl, testClient } from '../helpers/cluster.js';
+
+const INDEX = 'encedo-hem-forwarder-state';
+const PASSPHRASE = 'fleet-test-passphrase';
+const client = testClient();
+const children: ChildProcess[] = [];
+const fleets: SimulatorFleet[] = [];
+afterAll(async () => {
+  for (const c of children) {
+    if (c.signalCode === 'SIGSTOP') c.kill('SIGCONT');
+    c.kill('SIGKILL');
+  }
+  for (const f of fleets) await f.close();
+  await client.close();
+});
+
+let counter = 0;
+const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${counter++}`;
+
+interface Rig {
+  readonly dir: string;
+  readonly config: string;
+  readonly fleet: string;
+  readonly namespace: string;
+  readonly devices: string[];
+  readonly sims: SimulatorFleet;
+}
+
+/** N simulated devices and one config for every instance: leases short, a custody key shared by all. */
+async function rig(options: {
+  devices: number;
+  boots: number;
+  events: number;
+  ttl: string;
+  renew: string;
+  pacing?: string;
+}): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), 'hemfwd-fleet-'));
+  const fleet = unique('f');
+  const namespace = unique('fleet');
+  const sims = await startSimulatorFleet({
+    devices: options.devices,
+    seed: 11,
+    boots: options.boots,
+    eventsPerBoot: options.events,
+    passphrase: PASSPHRASE,
+    authDelayMs: 5,
+  });
+  fleets.push(sims);
+  const key = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  writeFileSync(join(dir, 'custody-key.pem'), key, { mode: 0o600 });
+  const devices = sims.simulators.map((_, i) => `${fleet}-d${i}`);
+  const lines = [
+    'state:',
+    '  store: elasticsearch',
+    `  fleet: ${fleet}`,
+    `  lease_ttl: ${options.ttl}`,
+    `  lease_renew: ${options.renew}`,
+    'log: { level: info, format: ecs }',
+    `custody: { signing_key: "\${file:${join(dir, 'custody-key.pem')}}" }`,
+    'devices:',
+    ...sims.simulators.flatMap((s, i) => [
+      `  - name: ${devices[i]}`,
+      `    url: ${s.url}`,
+      '    passphrase: ${env:FLEET_PW}',
+      `    tls: { fingerprint: ${s.certSha256} }`,
+      `    logger_key: "${s.device.loggerPublicKey.toString('base64')}"`,
+      `    namespace: ${namespace}`,
+      '    poll_interval: 1s',
+      ...(options.pacing ? [`    pacing: ${options.pacing}`] : []),
+    ]),
+    'output:',
+    '  type: elasticsearch',
+    `  elasticsearch: { hosts: ["${clusterUrl()}"], setup: true, flush_interval: 200 }`,
+    '',
+  ];
+  const config = join(dir, 'config.yaml');
+  writeFileSync(config, lines.join('\n'));
+  return { dir, config, fleet, namespace, devices, sims };
+}
+
+interface Instance {
+  readonly id: string;
+  readonly child: ChildProcess;
+  /** The ECS log lines so far. */
+  readonly logs: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+function startInstance(r: Rig, id: string): Instance {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'run', '--config', r.config, '--instance-id', id, '--state-dir', join(r.dir, `state-${id}`)],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_PW: PASSPHRASE } },
+  );
+  children.push(child);
+  const logs: Record<string, unknown>[] = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let rest = '';
+    stream.on('data', (c: Buffer) => {
+      const lines = (rest + c.toString()).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { id, child, logs, exited };
+}
+
+async function stop(instances: Instance[]): Promise<void> {
+  for (const i of instances) if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGTERM');
+  const codes = await Promise.all(instances.map((i) => i.exited));
+  for (const [n, code] of codes.entries()) if (instances[n]!.child.signalCode === null) expect(code).toBe(0);
+}
+
+interface DeviceDoc {
+  lease: { owner: string | null; expires: string } | null;
+  state: { files: Record<string, { status: string; records: number }> } | null;
+}
+
+async function deviceDocs(r: Rig): Promise<Map<string, DeviceDoc | null>> {
+  const got = await client.mget<DeviceDoc>({ index: INDEX, ids: r.devices.map((d) => `device:${r.fleet}:${d}`) });
+  return new Map(r.devices.map((d, i) => [d, (got.docs[i] as { _source?: DeviceDoc })?._source ?? null]));
+}
+
+const ingested = (doc: DeviceDoc | null | undefined) =>
+  Object.values(doc?.state?.files ?? {}).filter((f) => f.status === 'ingested');
+
+async function until(what: string, condition: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not in time: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const allIngested = (r: Rig, files: number) => async () =>
+  [...(await deviceDocs(r)).values()].every((d) => ingested(d).length === files);
+
+/** Audit documents per device in the cluster, and what the checkpoints say was ingested. */
+async function exactlyOnce(r: Rig, local = 'i1'): Promise<void> {
+  await client.indices.refresh({ index: `logs-encedo_hem.*-${r.namespace}` });
+  const counts = await client.search({
+    index: `logs-encedo_hem.audit-${r.namespace}`,
+    size: 0,
+    aggs: { devices: { terms: { field: 'observer.name', size: 1000 } } },
+  });
+  const buckets = (counts.aggregations!.devices as { buckets: { key: string; doc_count: number }[] }).buckets;
+  const inCluster = new Map(buckets.map((b) => [b.key, b.doc_count]));
+  for (const [device, doc] of await deviceDocs(r)) {
+    const checkpointed = ingested(doc).reduce((a, f) => a + f.records, 0);
+    expect(checkpointed, device).toBeGreaterThan(0);
+    expect(inCluster.get(device), device).toBe(checkpointed);
+  }
+  // One digest per file, one linear chain per device across every instance that collected it.
+  type Digest = { encedo_hem: { custody: { body: { chain: { position: number } } } }; observer: { name: string } };
+  const digests = await client.search<Digest>({ index: `logs-encedo_hem.custody-${r.namespace}`, size: 10_000 });
+  const positions = new Map<string, number[]>();
+  for (const hit of digests.hits.hits) {
+    const device = hit._source!.observer.name;
+    positions.set(device, [...(positions.get(device) ?? []), hit._source!.encedo_hem.custody.body.chain.position]);
+  }
+  for (const [device, doc] of await deviceDocs(r)) {
+    const p = (positions.get(device) ?? []).sort((a, b) => a - b);
+    expect(p, device).toEqual(ingested(doc).map((_, i) => i));
+  }
+  // Each instance keeps local copies of the digests it wrote: one instance's are a part of every chain.
+  const audit = await runCliAsync(
+    [
+      'audit',
+      '--config',
+      r.config,
+      '--namespace',
+      r.namespace,
+      '--digest-dir',
+      join(r.dir, `state-${local}`, 'digests'),
+    ],
+    { env: { FLEET_PW: PASSPHRASE } },
+  );
+  expect(audit.stdout + audit.stderr).toMatch(/INTACT/);
+  expect(audit.status).toBe(0);
+}
+
+function noOverlap(r: Rig, instances: Instance[]): void {
+  r.sims.simulators.forEach((sim, i) => {
+    const stats = sim.stats();
+    const leases = instances.flatMap((n) =>
+      n.logs
+        .filter((l) => l.device === r.devices[i] && String(l.message).startsWith('fleet:'))
+        .map((l) => `${n.id} ${l['@timestamp']} ${l.message}`),
+    );
+    expect(stats.sessions).toBeGreaterThan(0);
+    expect(
+      stats.maxConcurrentSessions,
+      `${r.devices[i]}:\n${leases.sort().join('\n')}\n${JSON.stringify(stats)} now ${Math.round(performance.now())}`,
+    ).toBe(1);
+  });
+}
+
+describe('state in the cluster: conditional writes and leases', () => {
+  const store = (instance: string | null, fleet: string, ttl = 60_000) =>
+    new ClusterStateStore({ client, index: INDEX, fleet, instance, leaseTtlMs: ttl });
+
+  it('one holder at a time; a lapsed lease is taken over and the old holder can no longer write', async () => {
+    // The index and its template, as `setup` makes them.
+    await setupCluster(client, { stateIndex: INDEX });
+    const fleet = unique('s');
+    let now = Date.now();
+    const a = new ClusterStateStore({ client, index: INDEX, fleet, instance: 'a', leaseTtlMs: 5000, now: () => now });
+    const b = new ClusterStateStore({ client, index: INDEX, fleet, instance: 'b', leaseTtlMs: 5000, now: () => now });
+    expect(await a.claim('dev')).toBe(true);
+    expect(await b.claim('dev')).toBe(false);
+    const { state } = await a.load('dev');
+    state.serial = 'one';
+    expect(await a.save(state, { ifRevision: 0 })).toBe(1);
+    now += 6000; // a paused past its lease
+    expect(await b.claim('dev')).toBe(true);
+    const theirs = (await b.load('dev')).state;
+    expect(theirs.serial).toBe('one');
+    await b.save({ ...theirs, serial: 'two' }, { ifRevision: 1 });
+    // a wakes up: its saves, renewals and fences all fail; what b wrote stays.
+    await expect(a.save({ ...state, revision: 1, serial: 'stale' }, { ifRevision: 1 })).rejects.toBeInstanceOf(
+      LeaseLostError,
+    );
+    expect(await a.renew('dev')).toBe(false);
+    await expect(a.confirm('dev')).rejects.toBeInstanceOf(LeaseLostError);
+    expect((await store(null, fleet).load('dev')).state.serial).toBe('two');
+    // Without a lease (the `state` commands) a write is still conditional: a stale read is refused.
+    const cli = store(null, fleet);
+    const read = (await cli.load('dev')).state;
+    await b.save({ ...read, serial: 'three' }, { ifRevision: 2 });
+    await expect(cli.save({ ...read, serial: 'four' }, { ifRevision: 2 })).rejects.toThrow(/changed underneath/);
+  });
+
+  it('state migrate --to elasticsearch copies the state files once and never over a newer state', async () => {
+    const r = await rig({ devices: 2, boots: 2, events: 20, ttl: '3s', renew: '1s' });
+    // Collect with the file store first, as a user did before the fleet.
+    const fileConfig = join(r.dir, 'file.yaml');
+    const text = (await import('node:fs')).readFileSync(r.config, 'utf8');
+    writeFileSync(fileConfig, text.replace(/^state:\n( {2}.*\n)+/m, `state_dir: ${join(r.dir, 'file-state')}\n`));
+    const once = await runCliAsync(['run', '--once', '--config', fileConfig], { env: { FLEET_PW: PASSPHRASE } });
+    expect(once.status, once.stdout + once.stderr).toBe(0);
+    const migrate = (config: string) =>
+      runCliAsync(['state', 'migrate', '--to', 'elasticsearch', '--config', config], { env: { FLEET_PW: PASSPHRASE } });
+    // The fleet's config, with the state files the file store wrote: what the user edits before migrating.
+    const fleetConfig = join(r.dir, 'migrate.yaml');
+    writeFileSync(fleetConfig, text.replace(/^state:\n/m, `state_dir: ${join(r.dir, 'file-state')}\nstate:\n`));
+    const copied = await migrate(fleetConfig);
+    expect(copied.status, copied.stdout + copied.stderr).toBe(0);
+    expect(copied.stdout).toMatch(
+      new RegExp(`${r.devices[0]}: 2 file\\(s\\) of .* copied to ${INDEX}/device:${r.fleet}:`),
+    );
+    const docs = await deviceDocs(r);
+    expect(ingested(docs.get(r.devices[0])).length).toBe(2);
+    // Again: the same state is there already; a state the fleet changed since is never overwritten.
+    const again = await migrate(fleetConfig);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/already in/);
+    const cli = store(null, r.fleet);
+    const { state } = await cli.load(r.devices[1]!);
+    await cli.save({ ...state, serial: 'changed by an instance' }, { ifRevision: state.revision });
+    const refused = await migrate(fleetConfig);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(`${r.devices[1]}: .* has a state already \\(revision \\d+\\); not overwritten`),
+    );
+    // `state show` reads the cluster store.
+    const show = await runCliAsync(['state', 'show', '--config', r.config], { env: { FLEET_PW: PASSPHRASE } });
+    expect(show.status).toBe(0);
+    expect(show.stdout).toMatch(new RegExp(`${r.devices[0]}: serial [0-9a-f]+; .*2 files \\(2 ingested`));
+  });
+});
+
+describe('three instances share thirty devices', () => {
+  it('every device collected, each file exactly once, never two collectors on one device', async () => {
+    const r = await rig({ devices: 30, boots: 3, events: 40, ttl: '4s', renew: '1s' });
+    const instances = ['i1', 'i2', 'i3'].map((id) => startInstance(r, id));
+    await until('every file of every device ingested', allIngested(r, 3), 120_000);
+    // Fair shares: after balancing, nobody holds more than ceil(30 / 3).
+    await until('the shares balance', async () => {
+      const owners = [...(await deviceDocs(r)).values()].map((d) => d?.lease?.owner);
+      return ['i1', 'i2', 'i3'].every((i) => owners.filter((o) => o === i).length === 10);
+    });
+    await stop(instances);
+    noOverlap(r, instances);
+    await exactlyOnce(r);
+    const took = instances.map((i) => i.logs.filter((l) => l.message === 'fleet: lease taken').length);
+    for (const n of took) expect(n).toBeGreaterThan(0);
+  });
+});
+
+const owners = async (r: Rig) =>
+  [...(await deviceDocs(r)).entries()].map(([d, doc]) => [d, doc?.lease?.owner] as const);
+const logTime = (l: Record<string, unknown>) => Date.parse(String(l['@timestamp']));
+
+describe('an instance that dies or stalls', () => {
+  it('kill -9 mid-backfill: its devices are taken over within the lease time, every record once', async () => {
+    const r = await rig({ devices: 12, boots: 6, events: 300, ttl: '3s', renew: '1s', pacing: '100ms' });
+    const instances = ['i1', 'i2', 'i3'].map((id) => startInstance(r, id));
+    await until('i1 holds devices with files still to collect', async () => {
+      const docs = await deviceDocs(r);
+      const mine = [...docs.values()].filter((d) => d?.lease?.owner === 'i1');
+      return mine.some((d) => ingested(d).length >= 1) && mine.some((d) => ingested(d).length < 6);
+    });
+    const held = (await owners(r)).filter(([, o]) => o === 'i1').map(([d]) => d);
+    instances[0]!.child.kill('SIGKILL');
+    const killed = Date.now();
+    await until('every device of i1 held by another instance', async () =>
+      (await owners(r)).every(([d, o]) => !held.includes(d) || (o !== 'i1' && o !== null && o !== undefined)),
+    );
+    // The lease lapses at most lease_ttl after its last renewal; the next round of a survivor claims it.
+    expect(Date.now() - killed).toBeLessThan(3000 + 2 * 1000 + 2000);
+    await until('every file of every device ingested', allIngested(r, 6), 150_000);
+    await stop(instances.slice(1));
+    noOverlap(r, instances);
+    await exactlyOnce(r);
+  });
+
+  it('a paused instance (SIGSTOP past its lease, then SIGCONT) cannot write its stale state', async () => {
+    const r = await rig({ devices: 4, boots: 5, events: 300, ttl: '3s', renew: '1s', pacing: '300ms' });
+    const a = startInstance(r, 'a');
+    await until('a mid-backfill on every device', async () => {
+      const docs = [...(await deviceDocs(r)).values()];
+      return docs.every((d) => d?.lease?.owner === 'a') && docs.some((d) => ingested(d).length >= 1);
+    });
+    a.child.kill('SIGSTOP');
+    const b = startInstance(r, 'b');
+    await until('b took every device over', async () => (await owners(r)).every(([, o]) => o === 'b'));
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // b moves the state on
+    const resumed = Date.now();
+    a.child.kill('SIGCONT');
+    await until('a noticed', () =>
+      a.logs.some(
+        (l) => logTime(l) >= resumed - 1000 && /lease lost|no longer holds the lease/.test(String(l.message)),
+      ),
+    );
+    await until('every file of every device ingested', allIngested(r, 5), 150_000);
+    await stop([a, b]);
+    // After the pause, a checkpoints a file only on a lease it took again, never on the one it lost.
+    const retaken = (device: unknown) =>
+      a.logs.find((l) => l.device === device && l.message === 'fleet: lease taken' && logTime(l) >= resumed);
+    for (const l of a.logs.filter((l) => l.message === 'file ingested' && logTime(l) >= resumed)) {
+      const taken = retaken(l.device);
+      expect(
+        taken,
+        `a ingested ${String(l.file)} of ${String(l.device)} after the pause without a new lease`,
+      ).toBeDefined();
+      expect(logTime(l)).toBeGreaterThanOrEqual(logTime(taken!));
+    }
+    await exactlyOnce(r, 'a');
+  });
+});
