@@ -130,10 +130,11 @@ async function collect(
   const instance = instanceIdOf(config);
   metrics.instance.set({ instance, version: PACKAGE_VERSION }, 1);
   const store = createStore(config, { ...(output.client ? { client: output.client } : {}), instance });
-  const fleet = store instanceof ClusterStateStore ? startFleet(config, store, output, instance, log, metrics) : null;
+  const shared = store instanceof ClusterStateStore ? store : null;
+  const fleet = shared ? createFleet(config, shared, output, instance, log, metrics) : null;
   const progress = new Progress(process.stderr);
   const onFile = (d: string, done: number, total: number) => progress.update(d, done, total);
-  const fence = fleet ? (device: string) => (store as ClusterStateStore).confirm(device) : undefined;
+  const fence = shared ? (device: string) => shared.confirm(device) : undefined;
   const devices = await createDevices(config, {
     sink,
     outputId: output.id,
@@ -235,7 +236,7 @@ async function collect(
   return summary.ok ? EXIT_OK : EXIT_INVALID;
 }
 
-function startFleet(
+function createFleet(
   config: Config,
   store: ClusterStateStore,
   output: ForwarderOutput,

@@ -37,7 +37,7 @@ export const DEFAULTS = {
   },
   file: { dir: 'data/out', maxBytes: 100 * 1024 * 1024 },
   /** Several instances sharing devices through the cluster (state.store: elasticsearch). */
-  fleet: { index: 'encedo-hem-forwarder-state', name: 'default', leaseTtlMs: 60_000, leaseRenewMs: 20_000 },
+  fleet: { index: 'encedo-hem-forwarder-state', name: 'default', leaseTtlMs: 60_000 },
   /** Under state_dir unless custody.digest_dir says otherwise. */
   digestDirName: 'digests',
 } as const;

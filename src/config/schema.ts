@@ -189,8 +189,10 @@ const state = z
       .optional(),
     /** A device's lease lapses this long after its holder last renewed it; another instance may then take it. */
     lease_ttl: duration.default(D.fleet.leaseTtlMs),
-    lease_renew: duration.default(D.fleet.leaseRenewMs),
+    /** Default: a third of lease_ttl. */
+    lease_renew: duration.optional(),
   })
+  .transform((s) => ({ ...s, lease_renew: s.lease_renew ?? Math.floor(s.lease_ttl / 3) }))
   .superRefine((s, ctx) => {
     // An instance stops a device's work when its lease would lapse before the next renewal: with a third, a
     // renewal that is late by up to one interval still keeps it.
@@ -210,7 +212,7 @@ export const configSchema = z
       store: 'file',
       fleet: D.fleet.name,
       lease_ttl: D.fleet.leaseTtlMs,
-      lease_renew: D.fleet.leaseRenewMs,
+      lease_renew: Math.floor(D.fleet.leaseTtlMs / 3),
     }),
     /** `run --once` as a whole stops after this long (exit 3); unfinished files are collected next run. */
     once_timeout: duration.default(D.onceTimeoutMs),

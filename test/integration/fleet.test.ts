@@ -3,7 +3,7 @@
 // against simulated devices that count overlapping sessions.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -100,10 +100,10 @@ interface Instance {
   readonly exited: Promise<number | null>;
 }
 
-function startInstance(r: Rig, id: string): Instance {
+function startInstance(r: Rig, id: string, config = r.config): Instance {
   const child = spawn(
     process.execPath,
-    [CLI, 'run', '--config', r.config, '--instance-id', id, '--state-dir', join(r.dir, `state-${id}`)],
+    [CLI, 'run', '--config', config, '--instance-id', id, '--state-dir', join(r.dir, `state-${id}`)],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLEET_PW: PASSPHRASE } },
   );
   children.push(child);
@@ -249,7 +249,7 @@ describe('state in the cluster: conditional writes and leases', () => {
     const r = await rig({ devices: 2, boots: 2, events: 20, ttl: '3s', renew: '1s' });
     // Collect with the file store first, as a user did before the fleet.
     const fileConfig = join(r.dir, 'file.yaml');
-    const text = (await import('node:fs')).readFileSync(r.config, 'utf8');
+    const text = readFileSync(r.config, 'utf8');
     writeFileSync(fileConfig, text.replace(/^state:\n( {2}.*\n)+/m, `state_dir: ${join(r.dir, 'file-state')}\n`));
     const once = await runCliAsync(['run', '--once', '--config', fileConfig], { env: { FLEET_PW: PASSPHRASE } });
     expect(once.status, once.stdout + once.stderr).toBe(0);
@@ -287,14 +287,41 @@ describe('state in the cluster: conditional writes and leases', () => {
 describe('three instances share thirty devices', () => {
   it('every device collected, each file exactly once, never two collectors on one device', async () => {
     const r = await rig({ devices: 30, boots: 3, events: 40, ttl: '4s', renew: '1s' });
-    const instances = ['i1', 'i2', 'i3'].map((id) => startInstance(r, id));
+    // i1 serves /metrics: the same config plus metrics.listen.
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const withMetrics = join(r.dir, 'metrics.yaml');
+    writeFileSync(withMetrics, `metrics: { listen: "127.0.0.1:${port}" }\n${readFileSync(r.config, 'utf8')}`);
+    const instances = ['i1', 'i2', 'i3'].map((id) => startInstance(r, id, id === 'i1' ? withMetrics : r.config));
     await until('every file of every device ingested', allIngested(r, 3), 120_000);
     // Fair shares: after balancing, nobody holds more than ceil(30 / 3).
     await until('the shares balance', async () => {
       const owners = [...(await deviceDocs(r)).values()].map((d) => d?.lease?.owner);
       return ['i1', 'i2', 'i3'].every((i) => owners.filter((o) => o === i).length === 10);
     });
+    // /metrics names this instance and who holds every device, as of its last round.
+    await until('i1 reports the balanced shares', async () => {
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const holders = ['i1', 'i2', 'i3'].map(
+        (i) =>
+          metrics
+            .split('\n')
+            .filter(
+              (l) => l.startsWith('hemfwd_device_lease_holder{') && l.includes(`instance="${i}"`) && l.endsWith(' 1'),
+            ).length,
+      );
+      return metrics.includes('hemfwd_instance_info{instance="i1"') && holders.every((n) => n === 10);
+    });
     await stop(instances);
+    // The status documents name the instance that collected each device.
+    await client.indices.refresh({ index: `logs-encedo_hem.integrity-${r.namespace}` });
+    const statuses = await client.search({
+      index: `logs-encedo_hem.integrity-${r.namespace}`,
+      size: 0,
+      query: { term: { 'event.action': 'device-status' } },
+      aggs: { by: { terms: { field: 'encedo_hem.status.instance' } } },
+    });
+    const by = (statuses.aggregations!.by as { buckets: { key: string }[] }).buckets.map((b) => b.key).sort();
+    expect(by).toEqual(['i1', 'i2', 'i3']);
     noOverlap(r, instances);
     await exactlyOnce(r);
     const took = instances.map((i) => i.logs.filter((l) => l.message === 'fleet: lease taken').length);

@@ -254,6 +254,26 @@ describe('config', () => {
   });
 });
 
+describe('state: the shared store and its leases', () => {
+  const ES = 'output: { type: elasticsearch, elasticsearch: { hosts: [http://127.0.0.1:9200] } }\n';
+  it('defaults to the file store; elasticsearch needs an Elasticsearch output to live in', () => {
+    const c = loadConfig(file(DEVICE), { PW: 'x' }).config;
+    expect(c.state).toEqual({ store: 'file', fleet: 'default', lease_ttl: 60_000, lease_renew: 20_000 });
+    expect(problems(`state: { store: elasticsearch }\n${DEVICE}`, { PW: 'x' })).toEqual([
+      expect.stringMatching(/^state\.store: elasticsearch needs an Elasticsearch output/),
+    ]);
+    const ok = loadConfig(file(`state: { store: elasticsearch, lease_ttl: 30s }\n${DEVICE}${ES}`), { PW: 'x' });
+    expect(ok.config.state).toMatchObject({ lease_ttl: 30_000, lease_renew: 10_000 });
+  });
+  it('a renewal interval above a third of the lease, or a bad id or fleet, is named', () => {
+    const renew = problems(`state: { lease_ttl: 30s, lease_renew: 11s }\n${DEVICE}`, { PW: 'x' });
+    expect(renew).toEqual([expect.stringMatching(/^state\.lease_renew: at most a third of lease_ttl \(30000 ms\)/)]);
+    const found = problems(`state: { instance_id: "a b", fleet: UP }\n${DEVICE}`, { PW: 'x' }).join('\n');
+    expect(found).toMatch(/state\.instance_id: expected 1-128 letters/);
+    expect(found).toMatch(/state\.fleet: expected 1-64 characters/);
+  });
+});
+
 describe('compression: auto', () => {
   it('is off for plain http and loopback, on for a remote https host or Elastic Cloud', async () => {
     const { compressionPays } = await import('../../src/app/wiring.js');
