@@ -151,7 +151,9 @@ async function collect(
   let server = null;
   try {
     await fleet?.start();
-    server = config.metrics ? await serveMetrics(config.metrics.listen, metrics, () => health(devices, results)) : null;
+    const holds = (device: string) => fleet?.holding(device) !== null;
+    const report = () => health(devices, results, Date.now(), holds);
+    server = config.metrics ? await serveMetrics(config.metrics.listen, metrics, report) : null;
   } catch (err) {
     await Promise.all(devices.map(async (d) => Promise.all([d.client.close(), d.simulator?.close()])));
     await fleet?.stop().catch(() => undefined);
@@ -286,7 +288,7 @@ function custodyHint(config: Config, configPath: string, custody: CustodyOptions
   return `${line}\n  check what was written: ${command}`;
 }
 
-type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck';
+type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck' | 'standby';
 
 /**
  * `/healthz`: unhealthy when a device is halted, failing, or stuck (a cycle that has not moved forward for
@@ -296,17 +298,23 @@ export function health(
   devices: DeviceHandle[],
   results: Map<string, CycleResult>,
   now = Date.now(),
+  /** With several instances: whether this one holds the device's lease (else `standby`, another collects it). */
+  holds: (device: string) => boolean = () => true,
 ): { healthy: boolean; details: unknown } {
   const states: Record<string, DeviceHealth> = {};
   for (const d of devices) {
     const last = results.get(d.config.name);
+    if (!holds(d.config.name) && d.collector.activity.cycleStartedAt === null) {
+      states[d.config.name] = 'standby';
+      continue;
+    }
     const { cycleStartedAt, progressAt } = d.collector.activity;
     if (cycleStartedAt !== null && now - progressAt > d.config.request_deadline + 60_000)
       states[d.config.name] = 'stuck';
     else if (last === undefined) states[d.config.name] = 'starting';
     else states[d.config.name] = last.halted ? 'halted' : last.ok ? 'ok' : 'failing';
   }
-  const healthy = Object.values(states).every((s) => s === 'ok' || s === 'starting');
+  const healthy = Object.values(states).every((s) => s === 'ok' || s === 'starting' || s === 'standby');
   return { healthy, details: { devices: states } };
 }
 

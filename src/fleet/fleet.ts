@@ -60,6 +60,8 @@ export class Fleet {
   #timer: NodeJS.Timeout | null = null;
   #round: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Rounds failed in a row (the cluster away). */
+  #failing = 0;
 
   constructor(options: FleetOptions) {
     this.#o = options;
@@ -91,17 +93,17 @@ export class Fleet {
   }
 
   #roundFailed(err: Error): void {
-    // The cluster is away: leases lapse by themselves; work stops when a save or digest finds the lease gone.
-    this.#o.log.warn({ err: err.message }, 'fleet: could not renew or balance the leases; trying again next round');
+    // The cluster is away: leases lapse by themselves (and the work on them stops, see #balance). Said once.
+    if (this.#failing++ === 0)
+      this.#o.log.warn({ err: err.message }, 'fleet: could not renew or balance the leases; trying again each round');
   }
 
   async #balance(): Promise<void> {
     if (this.#stopped) return;
-    await this.#heartbeat();
-    const live = await this.#liveInstances();
     const { store, devices } = this.#o;
-    // A lease that would lapse before the next round was not renewed in time (a pause, a slow cluster): another
-    // instance may take it any moment, so the work stops now; it is claimed again like any free device.
+    // A lease that would lapse before the next round was not renewed in time (a pause, a cluster away): another
+    // instance may take it any moment, so the work stops now; it is claimed again like any free device. This
+    // is decided on this instance's clock alone, before anything that needs the cluster.
     // One being given up is renewed too until its work has stopped: only then may another instance take it.
     const renewing = [...this.#held].filter(([device]) => {
       if (store.holds(device, this.#o.renewMs)) return true;
@@ -109,11 +111,15 @@ export class Fleet {
       void store.release(device).catch(() => undefined);
       return false;
     });
+    await this.#heartbeat();
+    const live = await this.#liveInstances();
     await Promise.all(
       renewing.map(async ([device]) => {
         if (!(await store.renew(device))) this.#lose(device, 'another instance took it over');
       }),
     );
+    if (this.#failing > 0) this.#o.log.info({ rounds: this.#failing }, 'fleet: the leases are renewed again');
+    this.#failing = 0;
     const share = Math.ceil(devices.length / Math.max(1, live.length));
     const keeping = [...this.#held].filter(([, h]) => !h.releasing).map(([d]) => d);
     const me = this.instance;

@@ -311,6 +311,10 @@ describe('three instances share thirty devices', () => {
       );
       return metrics.includes('hemfwd_instance_info{instance="i1"') && holders.every((n) => n === 10);
     });
+    const healthz = await fetch(`http://127.0.0.1:${port}/healthz`);
+    const devices = ((await healthz.json()) as { devices: Record<string, string> }).devices;
+    expect(healthz.status).toBe(200);
+    expect(Object.values(devices).filter((s) => s === 'standby')).toHaveLength(20);
     await stop(instances);
     // The status documents name the instance that collected each device.
     await client.indices.refresh({ index: `logs-encedo_hem.integrity-${r.namespace}` });
@@ -353,7 +357,7 @@ describe('an instance that dies or stalls', () => {
     await until('every file of every device ingested', allIngested(r, 6), 150_000);
     await stop(instances.slice(1));
     noOverlap(r, instances);
-    await exactlyOnce(r);
+    await exactlyOnce(r, 'i2');
   });
 
   it('a paused instance (SIGSTOP past its lease, then SIGCONT) cannot write its stale state', async () => {
