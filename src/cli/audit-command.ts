@@ -15,12 +15,11 @@ import { PACKAGE_VERSION } from '../shared/package-info.js';
 import { redactUrls } from '../shared/redact.js';
 import { readCustodyKey } from '../state/custody-key.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 import { clusterFrom } from './setup-import-commands.js';
 
-export const AUDIT_USAGE =
-  'hem-forwarder audit (--config FILE | --elasticsearch URL) [--public-key KEY]... [--digest-dir DIR] ' +
-  '[--device NAME] [--since T] [--until T] [--namespace NS] [--json] [--report FILE.html]';
+export const AUDIT_USAGE = COMMANDS.audit.usage;
 
 /**
  * `audit`: proves what the forwarder wrote is still in the cluster, complete and unaltered, against its signed
@@ -29,18 +28,7 @@ export const AUDIT_USAGE =
 export async function auditCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string' },
-      elasticsearch: { type: 'string' },
-      'public-key': { type: 'string', multiple: true },
-      'digest-dir': { type: 'string' },
-      device: { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      namespace: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      report: { type: 'string' },
-    },
+    options: COMMANDS.audit.options,
   });
   const since = instant(values.since, '--since');
   const until = instant(values.until, '--until');

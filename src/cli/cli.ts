@@ -1,114 +1,46 @@
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
+import { PACKAGE_VERSION } from '../shared/package-info.js';
+import { COMMANDS, type CommandName, commandHelp, commandList, isCommand, nearestOption } from './commands.js';
 import { EXIT_USAGE } from './errors.js';
 import { type Output, processOutput } from './output.js';
 
-type Command = (argv: string[], out: Output) => Promise<number>;
-
-interface Loaded {
-  readonly run: Command;
-  readonly usage: string;
-}
-
-/**
- * Each command's module is imported only when that command runs: `parse` and `verify` then start without
- * the Elasticsearch client, pino, the simulator and the rest (about half a second of loading). `--help`
- * loads them all, so every usage line stays beside its command.
- */
-const COMMANDS: Record<string, { load: () => Promise<Loaded>; summary: string }> = {
-  run: {
-    load: async () => {
-      const m = await import('./run-command.js');
-      return { run: m.runCommand, usage: m.RUN_USAGE };
-    },
-    summary: 'collect from every configured device (until stopped, or one cycle with --once)',
-  },
-  'check-config': {
-    load: async () => {
-      const m = await import('./config-commands.js');
-      return { run: m.checkConfigCommand, usage: m.CHECK_CONFIG_USAGE };
-    },
-    summary: 'validate a config file without connecting to anything',
-  },
-  state: {
-    load: async () => {
-      const m = await import('./config-commands.js');
-      return { run: m.stateCommand, usage: m.STATE_USAGE };
-    },
-    summary: 'show or reset checkpoints, or accept a changed logger key',
-  },
-  custody: {
-    load: async () => {
-      const m = await import('./custody-command.js');
-      return { run: m.custodyCommand, usage: m.CUSTODY_USAGE };
-    },
-    summary: "print the forwarder's custody signing key (public half and fingerprint) for an auditor to pin",
-  },
-  audit: {
-    load: async () => {
-      const m = await import('./audit-command.js');
-      return { run: m.auditCommand, usage: m.AUDIT_USAGE };
-    },
-    summary: 'prove the indexed audit trail complete and unaltered against the signed custody digests',
-  },
-  verify: {
-    load: async () => {
-      const m = await import('./verify-command.js');
-      return { run: m.verifyCommand, usage: m.VERIFY_USAGE };
-    },
-    summary: 'verify audit log files against the pinned logger key',
-  },
-  parse: {
-    load: async () => {
-      const m = await import('./parse-command.js');
-      return { run: m.parseCommand, usage: m.PARSE_USAGE };
-    },
-    summary: 'print the ECS documents a log file becomes, as NDJSON',
-  },
-  setup: {
-    load: async () => {
-      const m = await import('./setup-import-commands.js');
-      return { run: m.setupCommand, usage: m.SETUP_USAGE };
-    },
-    summary: 'install or upgrade the index templates and lifecycle policy',
-  },
-  import: {
-    load: async () => {
-      const m = await import('./setup-import-commands.js');
-      return { run: m.importCommand, usage: m.IMPORT_USAGE };
-    },
-    summary: 'verify, map and index log files from disk',
-  },
-  simulate: {
-    load: async () => {
-      const m = await import('./simulate-command.js');
-      return { run: m.simulateCommand, usage: m.SIMULATE_USAGE };
-    },
-    summary: 'run a simulated Encedo HEM (HTTPS, self-signed) for tests and demos',
-  },
-};
-
-async function help(): Promise<string> {
-  const rows = await Promise.all(
-    Object.entries(COMMANDS).map(
-      async ([name, c]) => `  ${name.padEnd(10)} ${c.summary}\n      ${(await c.load()).usage}`,
-    ),
+function overview(): string {
+  return (
+    `hem-forwarder ${PACKAGE_VERSION}: Encedo HEM audit logs, verified, into Elasticsearch\n\n` +
+    'usage: hem-forwarder <command> [options]\n' +
+    '       hem-forwarder help <command>    (or <command> --help): its options, defaults, examples, exit codes\n' +
+    '       hem-forwarder --version\n\n' +
+    `commands:\n${commandList('text')}\n`
   );
-  return `usage: hem-forwarder <command> [options]\n\ncommands:\n${rows.join('\n')}\n`;
 }
+
+const HELP = new Set(['--help', '-h']);
 
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    await out.line(await help());
-    return name === undefined ? EXIT_USAGE : 0;
+  if (name === '--version' || name === '-V') {
+    await out.line(`hem-forwarder ${PACKAGE_VERSION}`);
+    return 0;
   }
-  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!command) {
-    out.error(`unknown command ${JSON.stringify(name)}; run hem-forwarder --help`);
-    return EXIT_USAGE;
+  if (name === undefined || HELP.has(name) || name === 'help') {
+    const about = name === 'help' ? rest[0] : undefined;
+    if (about === undefined) {
+      await out.line(overview());
+      return name === undefined ? EXIT_USAGE : 0;
+    }
+    if (!isCommand(about)) return unknownCommand(about, out);
+    await out.line(commandHelp(about));
+    return 0;
   }
+  if (!isCommand(name)) return unknownCommand(name, out);
+  // Help wins over everything else on the line: `run --config x --help` explains rather than runs.
+  if (rest.some((a) => HELP.has(a))) {
+    await out.line(commandHelp(name));
+    return 0;
+  }
+  const command: { load: () => Promise<(argv: string[], out: Output) => Promise<number>> } = COMMANDS[name];
   try {
-    return await (await command.load()).run(rest, out);
+    return await (await command.load())(rest, out);
   } catch (err) {
     // Expected conditions (usage mistakes included) and argument errors are one line; anything else is a bug
     // and keeps its stack.
@@ -116,10 +48,24 @@ export async function main(argv: string[], out: Output = processOutput): Promise
       out.error(`${name}: ${err.message}`);
       return exitCodeFor(err);
     }
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      out.error(`${name}: ${(err as Error).message}`);
+    const code = (err as { code?: string }).code;
+    if (code?.startsWith('ERR_PARSE_ARGS')) {
+      out.error(`${name}: ${argumentError(name, err as Error, code)} (hem-forwarder ${name} --help)`);
       return EXIT_USAGE;
     }
     throw err;
   }
+}
+
+function unknownCommand(name: string, out: Output): number {
+  out.error(`unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  return EXIT_USAGE;
+}
+
+/** parseArgs's message, with the nearest option when one was mistyped. */
+function argumentError(name: CommandName, err: Error, code: string): string {
+  const typed = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(?:--)?([^']+)'/.exec(err.message)?.[1] : undefined;
+  const nearest = typed === undefined ? null : nearestOption(name, typed.replace(/=.*/, ''));
+  const first = err.message.split('. ')[0]!;
+  return nearest ? `unknown option '--${typed}'; did you mean --${nearest}?` : first;
 }

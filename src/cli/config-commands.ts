@@ -8,11 +8,11 @@ import { type LoadedConfig, ConfigError, loadConfig } from '../config/load.js';
 import { type Config, effectiveOutput } from '../config/schema.js';
 import { type DeviceState, FileStateStore, StateConflictError, type StateStore, encodeState } from '../state/store.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 
-export const CHECK_CONFIG_USAGE = 'hem-forwarder check-config --config FILE';
-export const STATE_USAGE =
-  'hem-forwarder state (show [DEVICE] | reset DEVICE | accept-key DEVICE | migrate --to elasticsearch) --config FILE';
+export const CHECK_CONFIG_USAGE = COMMANDS['check-config'].usage;
+export const STATE_USAGE = COMMANDS.state.usage;
 
 /** Loads the config or prints why not; null means the caller should exit 2. */
 export function loadOrReport(file: string | undefined, out: Output, usage: string): LoadedConfig | null {
@@ -29,7 +29,7 @@ export function loadOrReport(file: string | undefined, out: Output, usage: strin
 }
 
 export async function checkConfigCommand(argv: string[], out: Output): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+  const { values } = parseArgs({ args: argv, options: COMMANDS['check-config'].options });
   const loaded = loadOrReport(values.config, out, CHECK_CONFIG_USAGE);
   if (!loaded) return EXIT_USAGE;
   for (const w of loaded.warnings) await out.line(`warning: ${w}`);
@@ -57,7 +57,7 @@ function describeOutput(c: Config): string {
 }
 
 export async function stateCommand(argv: string[], out: Output): Promise<number> {
-  const options = { config: { type: 'string' }, to: { type: 'string' } } as const;
+  const { options } = COMMANDS.state;
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options });
   const [action, device, ...extra] = positionals;
   const known = action === 'show' || action === 'reset' || action === 'accept-key' || action === 'migrate';

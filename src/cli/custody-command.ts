@@ -12,10 +12,10 @@ import { installCustodyKey, loadOrCreateCustodyKey } from '../state/custody-key.
 import { lockStateDir } from '../state/lock.js';
 import { loadOrReport } from './config-commands.js';
 import { EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 
-export const CUSTODY_USAGE =
-  'hem-forwarder custody key --config FILE [--json] | custody rotate --config FILE [--next-key FILE.pem]';
+export const CUSTODY_USAGE = COMMANDS.custody.usage;
 
 /**
  * `custody key`: the forwarder's custody public key and its fingerprint, for an auditor to pin. The key is
@@ -27,11 +27,7 @@ export async function custodyCommand(argv: string[], out: Output): Promise<numbe
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      'next-key': { type: 'string' },
-    },
+    options: COMMANDS.custody.options,
   });
   const verb = positionals[0];
   if ((verb !== 'key' && verb !== 'rotate') || positionals.length !== 1)

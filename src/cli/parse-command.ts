@@ -1,28 +1,21 @@
 import { createReadStream } from 'node:fs';
-import { DEFAULTS as D } from '../config/defaults.js';
 import { parseArgs } from 'node:util';
 import { mapLogFileNdjson } from '../ecs/map-file.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 
-export const PARSE_USAGE =
-  'hem-forwarder parse [--key BASE64 | --key-file PATH] [--serial S] [--namespace N] [--file-id ID] FILE';
+export const PARSE_USAGE = COMMANDS.parse.usage;
 
 /** Prints, one per line, the documents `import`/`run` would index for FILE: `{"_id","_index","_source"}`. */
 export async function parseCommand(argv: string[], out: Output): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      key: { type: 'string' },
-      'key-file': { type: 'string' },
-      serial: { type: 'string' },
-      namespace: { type: 'string', default: D.device.namespace },
-      'file-id': { type: 'string' },
-    },
+    options: COMMANDS.parse.options,
   });
   if (positionals.length !== 1) throw new UsageError(`give exactly one FILE; usage: ${PARSE_USAGE}`);
   const file = positionals[0]!;

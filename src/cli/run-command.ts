@@ -19,6 +19,7 @@ import { pollDevice } from '../collector/poll.js';
 import { type Config, effectiveOutput } from '../config/schema.js';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
+import { type DeviceView, health } from '../observability/health.js';
 import { Metrics, serveMetrics } from '../observability/metrics.js';
 import { Progress } from '../observability/progress.js';
 import { SetupError } from '../sinks/elasticsearch/setup.js';
@@ -26,9 +27,10 @@ import { ForwarderError, exitCodeFor } from '../shared/errors.js';
 import { loadOrCreateCustodyKey } from '../state/custody-key.js';
 import { lockStateDir } from '../state/lock.js';
 import { EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 
-export const RUN_USAGE = 'hem-forwarder run --config FILE [--once] [--instance-id ID] [--state-dir DIR]';
+export const RUN_USAGE = COMMANDS.run.usage;
 const INSTANCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Stop within 10 s of SIGINT/SIGTERM: in-flight work gets this long, then the output gets the rest. */
 const SHUTDOWN_GRACE_MS = 6000;
@@ -51,13 +53,7 @@ export async function runCommand(argv: string[], out: Output): Promise<number> {
 async function run(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string' },
-      once: { type: 'boolean', default: false },
-      // Several instances on one host share one config file: each its own id and local state directory.
-      'instance-id': { type: 'string' },
-      'state-dir': { type: 'string' },
-    },
+    options: COMMANDS.run.options,
   });
   if (!values.config) throw new UsageError(`--config FILE is required; usage: ${RUN_USAGE}`);
   const instanceId = values['instance-id'];
@@ -151,8 +147,12 @@ async function collect(
   let server = null;
   try {
     await fleet?.start();
-    const holds = (device: string) => fleet?.holding(device) !== null;
-    const report = () => health(devices, results, Date.now(), holds);
+    const report = () =>
+      health(
+        devices.map((d) => viewOf(d, results, fleet)),
+        sink.stats,
+        Date.now(),
+      );
     server = config.metrics ? await serveMetrics(config.metrics.listen, metrics, report) : null;
   } catch (err) {
     await Promise.all(devices.map(async (d) => Promise.all([d.client.close(), d.simulator?.close()])));
@@ -277,6 +277,17 @@ async function leasedLoop(
   }
 }
 
+/** A device as /healthz sees it. */
+function viewOf(d: DeviceHandle, results: Map<string, CycleResult>, fleet: Fleet | null): DeviceView {
+  return {
+    name: d.config.name,
+    requestDeadlineMs: d.config.request_deadline,
+    ...d.collector.activity,
+    last: results.get(d.config.name),
+    held: fleet === null || fleet.holding(d.config.name) !== null,
+  };
+}
+
 /** Where the digests went and how to check them: the first thing an auditor asks after a run. */
 function custodyHint(config: Config, configPath: string, custody: CustodyOptions): string {
   const key = `${custody.key.fingerprint.slice(0, 16)}…`;
@@ -286,36 +297,6 @@ function custodyHint(config: Config, configPath: string, custody: CustodyOptions
   const command =
     process.env.npm_lifecycle_event === 'start' ? 'npm run audit' : `hem-forwarder audit --config ${configPath}`;
   return `${line}\n  check what was written: ${command}`;
-}
-
-type DeviceHealth = 'starting' | 'ok' | 'failing' | 'halted' | 'stuck' | 'standby';
-
-/**
- * `/healthz`: unhealthy when a device is halted, failing, or stuck (a cycle that has not moved forward for
- * longer than its request deadline plus a minute: no single request can take that long).
- */
-export function health(
-  devices: DeviceHandle[],
-  results: Map<string, CycleResult>,
-  now = Date.now(),
-  /** With several instances: whether this one holds the device's lease (else `standby`, another collects it). */
-  holds: (device: string) => boolean = () => true,
-): { healthy: boolean; details: unknown } {
-  const states: Record<string, DeviceHealth> = {};
-  for (const d of devices) {
-    const last = results.get(d.config.name);
-    if (!holds(d.config.name) && d.collector.activity.cycleStartedAt === null) {
-      states[d.config.name] = 'standby';
-      continue;
-    }
-    const { cycleStartedAt, progressAt } = d.collector.activity;
-    if (cycleStartedAt !== null && now - progressAt > d.config.request_deadline + 60_000)
-      states[d.config.name] = 'stuck';
-    else if (last === undefined) states[d.config.name] = 'starting';
-    else states[d.config.name] = last.halted ? 'halted' : last.ok ? 'ok' : 'failing';
-  }
-  const healthy = Object.values(states).every((s) => s === 'ok' || s === 'starting' || s === 'standby');
-  return { healthy, details: { devices: states } };
 }
 
 export function summarize(

@@ -15,17 +15,15 @@ import { HashingTap } from '../shared/hashing-tap.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
 import { deadLetterFileOf, describeElasticsearch, elasticsearchConnection, stateIndexOf } from '../app/wiring.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
-export const SETUP_USAGE =
-  'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]';
-export const IMPORT_USAGE =
-  'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | ' +
-  '--key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...';
+export const SETUP_USAGE = COMMANDS.setup.usage;
+export const IMPORT_USAGE = COMMANDS.import.usage;
 const ENV_NOTE =
   'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ' +
   'ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ' +
@@ -62,13 +60,7 @@ export function clusterFrom(
 export async function setupCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      config: { type: 'string' },
-      elasticsearch: { type: 'string' },
-      kibana: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      retention: { type: 'string' },
-    },
+    options: COMMANDS.setup.options,
   });
   if (values.retention !== undefined && !/^\d+[dhm]$/.test(values.retention))
     throw new UsageError('--retention must look like 365d, 48h or 90m');
@@ -176,15 +168,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      elasticsearch: { type: 'string' },
-      key: { type: 'string' },
-      'key-file': { type: 'string' },
-      serial: { type: 'string' },
-      namespace: { type: 'string', default: D.device.namespace },
-      'dead-letter-file': { type: 'string' },
-    },
+    options: COMMANDS.import.options,
   });
   if (positionals.length === 0) throw new UsageError(`no FILE given; usage: ${IMPORT_USAGE}`);
   if (!values.serial)

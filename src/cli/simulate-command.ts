@@ -2,12 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startSimulatorFleet } from '../simulator/fleet.js';
 import { UsageError } from './errors.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 
-export const SIMULATE_USAGE =
-  'hem-forwarder simulate [--devices 1] [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] ' +
-  '[--master-passphrase PW] [--seed N] [--boots N] [--events-per-boot N] ' +
-  '[--auth-delay-ms MS] [--epa] [--control] [--json]';
+export const SIMULATE_USAGE = COMMANDS.simulate.usage;
 
 const MAX = Number.MAX_SAFE_INTEGER;
 const MAX_DEVICES = 1000;
@@ -36,21 +34,7 @@ const LISTEN_ERRORS: Record<string, string> = {
 export async function simulateCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      devices: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string' },
-      http: { type: 'boolean', default: false },
-      passphrase: { type: 'string' },
-      'master-passphrase': { type: 'string' },
-      seed: { type: 'string' },
-      boots: { type: 'string' },
-      'events-per-boot': { type: 'string' },
-      'auth-delay-ms': { type: 'string' },
-      epa: { type: 'boolean', default: false },
-      control: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
+    options: COMMANDS.simulate.options,
   });
   const given = values.passphrase ?? process.env.HEM_SIM_PASSPHRASE;
   const passphrase = given ?? randomBytes(12).toString('base64url');

@@ -4,16 +4,17 @@ import { parseLog } from '../logfile/parse.js';
 import { type FileVerdict, LogVerifier } from '../logfile/verify.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { loadLoggerKey } from './keys.js';
+import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 
-export const VERIFY_USAGE = 'hem-forwarder verify [--key BASE64 | --key-file PATH] [--json] FILE...';
+export const VERIFY_USAGE = COMMANDS.verify.usage;
 const SHOWN_PROBLEMS = 10;
 
 export async function verifyCommand(argv: string[], out: Output): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { key: { type: 'string' }, 'key-file': { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: COMMANDS.verify.options,
   });
   if (positionals.length === 0) throw new UsageError(`no FILE given; usage: ${VERIFY_USAGE}`);
   const key = await loadLoggerKey(values);

@@ -1,6 +1,8 @@
 import { ecsFormat } from '@elastic/ecs-pino-format';
 import { type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
+import { ECS_VERSION } from '../ecs/audit-shape.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../shared/package-info.js';
 
 export type LogFormat = 'auto' | 'ecs' | 'pretty';
 
@@ -41,5 +43,37 @@ export function createLogger(options: {
       pretty({ destination, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }),
     );
   }
-  return pino({ ...ecsFormat({ convertErr: true }), level: options.level, redact }, destination as never);
+  const ecs = ecsFormat({
+    convertErr: true,
+    serviceName: PACKAGE_NAME,
+    serviceVersion: PACKAGE_VERSION,
+    eventDataset: LOG_DATASET,
+  });
+  return pino({ ...ecs, level: options.level, redact, hooks: { streamWrite: ecsLine } }, destination as never);
+}
+
+/** The dataset of the forwarder's own logs, so that Filebeat or Elastic Agent can ship them beside its data. */
+export const LOG_DATASET = 'encedo_hem.forwarder';
+
+/** Top-level fields the ECS formatter writes; everything else is the forwarder's own. */
+const ECS_ROOTS = new Set(['@timestamp', 'log', 'message', 'ecs', 'process', 'host', 'service', 'event', 'error']);
+
+/**
+ * One log line as ECS: the forwarder's own fields (device, file, counts) move under `encedo_hem`, where they
+ * cannot collide with ECS objects of the same name (`file`, `device`) in a cluster that indexes these logs, and
+ * `ecs.version` says the version the line conforms to (a test checks every field against it). Logs are few
+ * (per file, never per record), so parsing each line once more costs nothing that matters.
+ */
+function ecsLine(line: string): string {
+  const record = JSON.parse(line) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  let own: Record<string, unknown> | null = null;
+  // The formatter writes dotted keys (`log.level`, `ecs.version`): a key's field set is what precedes the dot.
+  for (const [key, value] of Object.entries(record)) {
+    if (ECS_ROOTS.has(key.split('.', 1)[0]!)) out[key] = value;
+    else (own ??= {})[key] = value;
+  }
+  if (own) out.encedo_hem = own;
+  out['ecs.version'] = ECS_VERSION;
+  return `${JSON.stringify(out)}\n`;
 }

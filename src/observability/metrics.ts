@@ -2,6 +2,7 @@ import { type Server, createServer } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ForwarderError } from '../shared/errors.js';
 import type { SinkStats } from '../sinks/sink.js';
+import type { Health } from './health.js';
 
 /** The forwarder's Prometheus metrics (`hemfwd_*`), one registry per process. */
 export class Metrics {
@@ -132,14 +133,10 @@ export class MetricsListenError extends ForwarderError {
 }
 
 /**
- * `/metrics` (Prometheus text) and `/healthz` (200 when healthy, JSON details) on host:port; rejects with
- * a MetricsListenError when the address cannot be listened on.
+ * `/metrics` (Prometheus text), `/healthz` and `/readyz` (200 or 503, JSON details) on host:port; rejects
+ * with a MetricsListenError when the address cannot be listened on.
  */
-export async function serveMetrics(
-  listen: string,
-  metrics: Metrics,
-  health: () => { healthy: boolean; details: unknown },
-): Promise<Server> {
+export async function serveMetrics(listen: string, metrics: Metrics, health: () => Health): Promise<Server> {
   const [host, port] = [
     listen.slice(0, listen.lastIndexOf(':')) || '127.0.0.1',
     Number(listen.slice(listen.lastIndexOf(':') + 1)),
@@ -150,10 +147,11 @@ export async function serveMetrics(
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(text);
       });
-    } else if (req.url === '/healthz') {
+    } else if (req.url === '/healthz' || req.url === '/readyz') {
       const h = health();
-      res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: h.healthy ? 'ok' : 'unhealthy', ...(h.details as object) }));
+      const good = req.url === '/healthz' ? h.healthy : h.ready;
+      res.writeHead(good ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/healthz' ? h.body : { ready: h.ready, devices: h.body.devices }));
     } else {
       res.writeHead(404).end();
     }

@@ -18,7 +18,15 @@ type NdjsonTarget =
  * cannot see duplicates: collecting a file again writes its documents again, with the same ids.
  */
 export class NdjsonSink implements Sink {
-  readonly stats: SinkStats = { written: 0, duplicates: 0, deadLettered: 0, retries: 0, requests: 0, queued: 0 };
+  readonly stats: SinkStats = {
+    written: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    retries: 0,
+    requests: 0,
+    queued: 0,
+    failingSince: null,
+  };
   readonly #target: NdjsonTarget;
   #file: WriteStream | null = null;
   #fileBytes = 0;

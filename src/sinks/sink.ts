@@ -34,6 +34,8 @@ export interface SinkStats {
   requests: number;
   /** Documents accepted by write() and not yet acknowledged. */
   queued: number;
+  /** Since when (epoch ms) requests have been failing or retried without any document stored; null when fine. */
+  failingSince: number | null;
 }
 
 /**

@@ -113,7 +113,12 @@ function startInstance(r: Rig, id: string, config = r.config): Instance {
     stream.on('data', (c: Buffer) => {
       const lines = (rest + c.toString()).split('\n');
       rest = lines.pop()!;
-      for (const line of lines) if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        // The forwarder's own fields (device, file) are under encedo_hem in its ECS log lines.
+        const record = JSON.parse(line) as Record<string, unknown> & { encedo_hem?: Record<string, unknown> };
+        logs.push({ ...record, ...record.encedo_hem });
+      }
     });
   }
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -389,7 +394,12 @@ describe('an instance that dies or stalls', () => {
         taken,
         `a ingested ${String(l.file)} of ${String(l.device)} after the pause without a new lease`,
       ).toBeDefined();
-      expect(logTime(l)).toBeGreaterThanOrEqual(logTime(taken!));
+      const after = a.logs
+        .filter((x) => logTime(x) >= resumed - 2000)
+        .map((x) => `${x['@timestamp']} ${String(x.device)} ${String(x.message)} ${String(x.file ?? '')}`);
+      expect(logTime(l), `resumed ${new Date(resumed).toISOString()}\n${after.join('\n')}`).toBeGreaterThanOrEqual(
+        logTime(taken!),
+      );
     }
     await exactlyOnce(r, 'a');
   });

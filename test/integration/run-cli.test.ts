@@ -158,7 +158,7 @@ describe('hem-forwarder run', () => {
 
   const pollsUntilSigtermTitle =
     'without --once it polls until SIGTERM, then stops cleanly with exit 0, serving ' +
-    '/metrics and /healthz meanwhile';
+    '/metrics, /healthz and /readyz meanwhile';
   it(pollsUntilSigtermTitle, async () => {
     const ns = uniqueNamespace();
     const port = 19464 + Math.floor(Math.random() * 1000);
@@ -188,6 +188,14 @@ describe('hem-forwarder run', () => {
     expect(metrics).toMatch(/hemfwd_output_written_total \d+/);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({
+      status: 'ok',
+      devices: { live: 'ok' },
+      output: { failing: false, failing_since: null },
+    });
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, devices: { live: 'ok' } });
     const t0 = Date.now();
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('exit', r));

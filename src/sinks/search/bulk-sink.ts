@@ -67,7 +67,15 @@ const PRIVILEGE_HINT = 'the API key or user needs the create_doc (or create) pri
  * Memory is bounded: one buffer plus `concurrency` requests in flight.
  */
 export class SearchBulkSink implements Sink {
-  readonly stats: SinkStats = { written: 0, duplicates: 0, deadLettered: 0, retries: 0, requests: 0, queued: 0 };
+  readonly stats: SinkStats = {
+    written: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    retries: 0,
+    requests: 0,
+    queued: 0,
+    failingSince: null,
+  };
   readonly #transport: BulkTransport;
   readonly #o: Required<Omit<SearchBulkSinkOptions, 'transport' | 'log'>>;
   readonly #log: Log;
@@ -231,6 +239,7 @@ export class SearchBulkSink implements Sink {
         } else if (verdict === 'retry') retry.push(item);
         else (verdict === 'auth' ? denied : rejected).push({ item, ...r });
       }
+      if (stored > 0) this.stats.failingSince = null;
       if (stored > 0 && block === null) this.#unblocked();
       if (denied.length > 0) this.#deny(denied);
       if (rejected.length > 0) await this.#keepRejected(rejected);
@@ -249,6 +258,7 @@ export class SearchBulkSink implements Sink {
 
   #retryDelay(attempt: number): number {
     this.stats.retries++;
+    this.stats.failingSince ??= Date.now();
     return backoffDelay(attempt, this.#o.retryBaseMs, this.#o.retryMaxMs);
   }
 
@@ -267,6 +277,7 @@ export class SearchBulkSink implements Sink {
   }
 
   #giveUp(items: readonly Item[], error: SinkError): void {
+    this.stats.failingSince ??= Date.now();
     for (const item of items) {
       if (item.done) continue;
       item.done = true;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CycleResult } from '../../../src/collector/device-collector.js';
-import type { DeviceHandle } from '../../../src/app/wiring.js';
-import { health, summarize } from '../../../src/cli/run-command.js';
+import { summarize } from '../../../src/cli/run-command.js';
+import { type DeviceView, OUTPUT_FAILING_AFTER_MS, health } from '../../../src/observability/health.js';
 
 const result = (over: Partial<CycleResult> = {}): CycleResult => ({
   device: 'hem1',
@@ -23,8 +23,15 @@ const result = (over: Partial<CycleResult> = {}): CycleResult => ({
   ...over,
 });
 
-const handle = (name: string, activity: { cycleStartedAt: number | null; progressAt: number }): DeviceHandle =>
-  ({ config: { name, request_deadline: 60_000 }, collector: { activity } }) as unknown as DeviceHandle;
+const view = (name: string, over: Partial<DeviceView> = {}): DeviceView => ({
+  name,
+  requestDeadlineMs: 60_000,
+  cycleStartedAt: null,
+  progressAt: 0,
+  last: undefined,
+  held: true,
+  ...over,
+});
 
 describe('the run summary', () => {
   it('a cycle that dead-lettered documents is reported and is not a clean run', () => {
@@ -43,24 +50,40 @@ describe('the run summary', () => {
   });
 });
 
-describe('/healthz', () => {
+describe('/healthz and /readyz', () => {
   const now = 10_000_000;
-  it('a device in its first cycle is starting (healthy) until it stops moving: then it is stuck', () => {
-    const fresh = health([handle('a', { cycleStartedAt: now - 5000, progressAt: now - 1000 })], new Map(), now);
-    expect(fresh).toEqual({ healthy: true, details: { devices: { a: 'starting' } } });
-    const stuck = health([handle('a', { cycleStartedAt: now - 500_000, progressAt: now - 200_000 })], new Map(), now);
-    expect(stuck).toEqual({ healthy: false, details: { devices: { a: 'stuck' } } });
+  const fine = { failingSince: null };
+  it('a device in its first cycle is starting (healthy, not ready) until it stops moving: then it is stuck', () => {
+    const fresh = health([view('a', { cycleStartedAt: now - 5000, progressAt: now - 1000 })], fine, now);
+    expect(fresh).toMatchObject({ healthy: true, ready: false, body: { status: 'ok', devices: { a: 'starting' } } });
+    const stuck = health([view('a', { cycleStartedAt: now - 500_000, progressAt: now - 200_000 })], fine, now);
+    expect(stuck).toMatchObject({ healthy: false, body: { status: 'unhealthy', devices: { a: 'stuck' } } });
   });
 
-  it('failing and halted devices are unhealthy; ok ones are not', () => {
-    const idle = { cycleStartedAt: null, progressAt: now };
-    const results = new Map([
-      ['a', result({ device: 'a' })],
-      ['b', result({ device: 'b', ok: false, error: new Error('x') })],
-      ['c', result({ device: 'c', ok: false, halted: true })],
-    ]);
-    const h = health([handle('a', idle), handle('b', idle), handle('c', idle)], results, now);
-    expect(h).toEqual({ healthy: false, details: { devices: { a: 'ok', b: 'failing', c: 'halted' } } });
-    expect(health([handle('a', idle)], results, now).healthy).toBe(true);
+  it('retrying devices are degraded (healthy); halted ones are not; ready after the first good cycle', () => {
+    const h = health(
+      [
+        view('a', { last: { ok: true, halted: false } }),
+        view('b', { last: { ok: false, halted: false } }),
+        view('c', { last: { ok: false, halted: true } }),
+        view('d', { held: false }),
+      ],
+      fine,
+      now,
+    );
+    expect(h.body.devices).toEqual({ a: 'ok', b: 'degraded', c: 'halted', d: 'standby' });
+    expect(h).toMatchObject({ healthy: false, ready: true });
+    const degraded = health([view('b', { last: { ok: false, halted: false } })], fine, now);
+    expect(degraded).toMatchObject({ healthy: true, ready: false });
+    // In a fleet, an instance holding nothing has joined: ready.
+    expect(health([view('d', { held: false })], fine, now).ready).toBe(true);
+  });
+
+  it('an output retrying for over a minute without storing anything is unhealthy', () => {
+    const devices = [view('a', { last: { ok: true, halted: false } })];
+    expect(health(devices, { failingSince: now - 5000 }, now).healthy).toBe(true);
+    const failing = health(devices, { failingSince: now - OUTPUT_FAILING_AFTER_MS - 1 }, now);
+    expect(failing).toMatchObject({ healthy: false, body: { output: { failing: true } } });
+    expect(failing.body.output.failing_since).toBe(new Date(now - OUTPUT_FAILING_AFTER_MS - 1).toISOString());
   });
 });

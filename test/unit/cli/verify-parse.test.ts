@@ -92,7 +92,8 @@ describe('hem-forwarder verify', () => {
     ],
     ['a bad key', ['verify', '--key', 'not-a-key', VECTOR], /--key is not a 32-byte Ed25519 public key/],
     ['no key', ['verify', VECTOR], /logger public key is required/],
-    ['an unknown option', ['verify', '--kye', KEY, VECTOR], /Unknown option '--kye'/],
+    ['a mistyped option', ['verify', '--kye', KEY, VECTOR], /unknown option '--kye'; did you mean --key\?/],
+    ['an unknown option', ['verify', '--colour', VECTOR], /Unknown option '--colour' \(hem-forwarder verify --help\)/],
     ['no file', ['verify', '--key', KEY], /no FILE given/],
   ])('%s exits 2 with one line and no stack', (_name, args, message) => {
     const r = runCli(args);
