@@ -6,14 +6,23 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
-import { type Config, type DeviceConfig, type ElasticsearchConfig, effectiveOutput } from '../config/schema.js';
+import {
+  type Config,
+  type DeviceConfig,
+  type ElasticsearchConfig,
+  type OpenSearchConfig,
+  effectiveOutput,
+} from '../config/schema.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { DeviceClient } from '../device/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import { redactUrl } from '../shared/redact.js';
-import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
+import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
+import { ElasticsearchTransport } from '../sinks/elasticsearch/transport.js';
+import { elasticsearchRest } from '../sinks/elasticsearch/rest.js';
+import type { OpenSearchConnection } from '../sinks/opensearch/client.js';
+import { type EngineInfo, detectEngine, setupEngine } from '../sinks/search/setup.js';
 import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
-import { type EngineInfo, detectEngine, setupCluster } from '../sinks/elasticsearch/setup.js';
 import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import type { HemSimulator } from '../simulator/server.js';
@@ -34,7 +43,9 @@ export function digestDirOf(config: Config): string {
 }
 
 export function deadLetterFileOf(config: Config): string {
-  return config.output.elasticsearch?.dead_letter_file ?? join(config.state_dir, D.elasticsearch.deadLetterFileName);
+  const configured = (config.output.type === 'opensearch' ? config.output.opensearch : config.output.elasticsearch)
+    ?.dead_letter_file;
+  return configured ?? join(config.state_dir, D.elasticsearch.deadLetterFileName);
 }
 
 export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchConnection {
@@ -51,7 +62,7 @@ export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchC
 }
 
 /** gzip costs CPU on both sides: worth it over a real network, not to a cluster on this host or on plain http. */
-export function compressionPays(es: Pick<ElasticsearchConfig, 'hosts' | 'cloud_id'>): boolean {
+export function compressionPays(es: { hosts: readonly string[]; cloud_id?: string | undefined }): boolean {
   if (es.cloud_id) return true;
   return es.hosts.some((h) => {
     const url = new URL(h);
@@ -62,10 +73,16 @@ export function compressionPays(es: Pick<ElasticsearchConfig, 'hosts' | 'cloud_i
 
 export interface Output {
   readonly sink: Sink;
+  /** Closes the output's clients. */
+  readonly close?: () => Promise<void>;
   /** Where the documents go, for the summary. */
   readonly description: string;
-  /** Which output this is, for checkpoints: `elasticsearch:<cluster uuid>`, `file:<absolute dir>` or `stdout`. */
+  /**
+   * Which output this is, for checkpoints: `elasticsearch:<cluster uuid>`, `opensearch:<cluster uuid>`,
+   * `file:<absolute dir>` or `stdout`.
+   */
   readonly id: string;
+  /** The Elasticsearch client (the fleet's state store and the custody audit use it); null for other outputs. */
   readonly client: Client | null;
 }
 
@@ -79,35 +96,72 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     const sink = NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes });
     return { sink, description: `NDJSON files in ${file.dir}`, id: `file:${resolve(file.dir)}`, client: null };
   }
-  const es = config.output.elasticsearch!;
-  const client = createElasticsearchClient(elasticsearchConnection(es));
+  // Both search outputs: one sink core and one setup, each over its engine's own official client.
+  const opensearch = kind === 'opensearch';
+  const out = opensearch ? config.output.opensearch! : config.output.elasticsearch!;
+  const client = opensearch ? null : createElasticsearchClient(elasticsearchConnection(config.output.elasticsearch!));
+  // Loaded only for this output: the OpenSearch client costs a tenth of a second to load.
+  const os = opensearch ? await loadOpenSearch() : null;
+  const osClient = os ? os.createOpenSearchClient(openSearchConnection(config.output.opensearch!)) : null;
+  const rest = os && osClient ? os.openSearchRest(osClient) : elasticsearchRest(client!);
   let engine: EngineInfo;
-  if (es.setup) {
+  if (out.setup) {
     const stateIndex = stateIndexOf(config);
-    const setup = await setupCluster(client, { retention: es.retention, ...(stateIndex ? { stateIndex } : {}) });
+    const setup = await setupEngine(rest, { retention: out.retention, ...(stateIndex ? { stateIndex } : {}) });
     engine = setup.engine;
     const changed = setup.actions.filter((a) => a.action === 'create' || a.action === 'update');
+    for (const a of setup.actions.filter((x) => x.action === 'unsupported'))
+      log.warn(
+        { asset: `${a.kind} ${a.name}` },
+        'the cluster lacks the Index State Management plugin: retention is not enforced',
+      );
     log.info(
       { engine: `${engine.kind} ${engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) },
       changed.length > 0 ? 'index templates installed' : 'index templates up to date',
     );
   } else {
-    engine = await detectEngine(client);
+    engine = await detectEngine(rest);
   }
-  const sink = new ElasticsearchBulkSink({
-    client,
-    flushBytes: es.flush_bytes,
-    flushCount: es.flush_count,
-    flushIntervalMs: es.flush_interval,
-    concurrency: es.concurrency,
+  const sink = new SearchBulkSink({
+    transport: os && osClient ? new os.OpenSearchTransport(osClient) : new ElasticsearchTransport(client!),
+    flushBytes: out.flush_bytes,
+    flushCount: out.flush_count,
+    flushIntervalMs: out.flush_interval,
+    concurrency: out.concurrency,
     deadLetterFile: deadLetterFileOf(config),
     log: log.child({ component: 'output' }),
   });
+  const where = opensearch
+    ? `OpenSearch ${out.hosts.map(redactUrl).join(', ')}`
+    : `Elasticsearch ${describeElasticsearch(config.output.elasticsearch!)}`;
   return {
     sink,
-    id: `elasticsearch:${engine.clusterUuid}`,
-    description: `Elasticsearch ${describeElasticsearch(es)} (data streams logs-encedo_hem.*)`,
+    id: `${kind}:${engine.clusterUuid}`,
+    description: `${where} (data streams logs-encedo_hem.*)`,
     client,
+    close: async () => {
+      await client?.close();
+      await osClient?.close();
+    },
+  };
+}
+
+async function loadOpenSearch() {
+  const [client, rest, transport] = await Promise.all([
+    import('../sinks/opensearch/client.js'),
+    import('../sinks/opensearch/rest.js'),
+    import('../sinks/opensearch/transport.js'),
+  ]);
+  return { ...client, ...rest, ...transport };
+}
+
+export function openSearchConnection(os: OpenSearchConfig): OpenSearchConnection {
+  return {
+    hosts: os.hosts,
+    ...(os.username ? { username: os.username, password: os.password?.reveal() ?? '' } : {}),
+    ...(os.aws_sigv4 ? { awsSigv4: os.aws_sigv4 } : {}),
+    ...(os.ca ? { caFile: os.ca } : {}),
+    compression: os.compression === 'auto' ? compressionPays(os) : os.compression === 'on',
   };
 }
 

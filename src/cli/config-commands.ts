@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { redactUrl } from '../shared/redact.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { createStore, describeElasticsearch, elasticsearchConnection, instanceIdOf } from '../app/wiring.js';
 import { ClusterStateError, ClusterStateStore } from '../state/cluster-store.js';
@@ -42,6 +43,7 @@ export async function checkConfigCommand(argv: string[], out: Output): Promise<n
         `local files in ${c.state_dir}`
       : `state in ${c.state_dir}`;
   await out.line(`${values.config}: valid; ${devices}; output ${describeOutput(c)}; ${state}`);
+  await out.line(`output: ${OUTPUT_NOTES[effectiveOutput(c)]}`);
   return EXIT_OK;
 }
 
@@ -52,9 +54,23 @@ function describeOutput(c: Config): string {
   if (kind === 'elasticsearch' && es) {
     return `elasticsearch (${describeElasticsearch(es)})`;
   }
+  if (kind === 'opensearch') return `opensearch (${c.output.opensearch!.hosts.map(redactUrl).join(', ')})`;
   if (kind === 'file') return `file (${c.output.file?.dir ?? D.file.dir})`;
   return kind;
 }
+
+/** What the chosen output brings, and when the other search output is the better choice. */
+const OUTPUT_NOTES: Record<ReturnType<typeof effectiveOutput>, string> = {
+  elasticsearch:
+    'for Elasticsearch and Elastic Cloud: ILM retention, Kibana dashboards and detection rules, the custody ' +
+    'audit and the fleet state store (state.store: elasticsearch); for an OpenSearch cluster use type: opensearch',
+  opensearch:
+    'for OpenSearch, the Wazuh indexer and Amazon OpenSearch Service (aws_sigv4): the same data streams through ' +
+    "OpenSearch's own client, ISM retention; the custody audit, import and the fleet state store need type: " +
+    'elasticsearch for now',
+  file: 'NDJSON files to ship with your own tooling; set output.elasticsearch.hosts or output.opensearch.hosts to index',
+  stdout: 'NDJSON on stdout',
+};
 
 export async function stateCommand(argv: string[], out: Output): Promise<number> {
   const { options } = COMMANDS.state;

@@ -103,7 +103,7 @@ async function rotate(config: Config, nextKeyFile: string | undefined, out: Outp
       }
     } finally {
       await output.sink.close();
-      await output.client?.close();
+      await output.close?.();
     }
     if (!configured) {
       const retired = await installCustodyKey(config.state_dir, nextPem, current.fingerprint);

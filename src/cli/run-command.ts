@@ -157,7 +157,7 @@ async function collect(
   } catch (err) {
     await Promise.all(devices.map(async (d) => Promise.all([d.client.close(), d.simulator?.close()])));
     await fleet?.stop().catch(() => undefined);
-    await output.client?.close();
+    await output.close?.();
     throw err;
   }
 
@@ -222,7 +222,7 @@ async function collect(
         await d.simulator?.close();
       }),
     );
-    await output.client?.close();
+    await output.close?.();
     server?.close();
   }
   if (!once) return EXIT_OK; // a service stopped by its manager ends cleanly

@@ -2,13 +2,14 @@ import { join } from 'node:path';
 import { createReadStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Client, errors } from '@elastic/elasticsearch';
-import type { Config } from '../config/schema.js';
+import { type Config, effectiveOutput } from '../config/schema.js';
 import { type IngestedFile, ingestFile } from '../collector/ingest-file.js';
 import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
 import { connectionFromEnv, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
-import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
+import { type EngineInfo, type SetupAction, SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
+import { setupEngine } from '../sinks/search/setup.js';
 import { SinkError } from '../sinks/sink.js';
 import { ForwarderError } from '../shared/errors.js';
 import { HashingTap } from '../shared/hashing-tap.js';
@@ -19,7 +20,13 @@ import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
-import { deadLetterFileOf, describeElasticsearch, elasticsearchConnection, stateIndexOf } from '../app/wiring.js';
+import {
+  deadLetterFileOf,
+  describeElasticsearch,
+  elasticsearchConnection,
+  openSearchConnection,
+  stateIndexOf,
+} from '../app/wiring.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
 export const SETUP_USAGE = COMMANDS.setup.usage;
@@ -67,6 +74,17 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
   const loaded = values.config ? loadOrReport(values.config, out, SETUP_USAGE) : null;
   if (values.config && !loaded) return EXIT_USAGE;
   const kibana = kibanaFrom(values.kibana, loaded?.config.kibana);
+  if (loaded && effectiveOutput(loaded.config) === 'opensearch' && values.elasticsearch === undefined) {
+    try {
+      await setupOpenSearch(loaded.config, values['dry-run'], values.retention, out);
+      if (kibana) await setupKibana(kibana, values['dry-run'], out);
+      return EXIT_OK;
+    } catch (err) {
+      if (!(err instanceof SetupError || err instanceof KibanaError)) throw err;
+      out.error(`setup: ${redactUrls(err.message)}`);
+      return EXIT_INVALID;
+    }
+  }
   const wantsCluster =
     values.elasticsearch !== undefined ||
     (loaded !== null &&
@@ -99,13 +117,35 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
   }
 }
 
+/** `setup --config` for an OpenSearch output: the same assets through the OpenSearch client. */
+async function setupOpenSearch(config: Config, dryRun: boolean, retention: string | undefined, out: Output) {
+  const os = config.output.opensearch!;
+  const [{ createOpenSearchClient }, { openSearchRest }] = await Promise.all([
+    import('../sinks/opensearch/client.js'),
+    import('../sinks/opensearch/rest.js'),
+  ]);
+  const client = createOpenSearchClient(openSearchConnection(os));
+  try {
+    const result = await setupEngine(openSearchRest(client), { dryRun, retention: retention ?? os.retention });
+    await report(result, dryRun, out);
+  } finally {
+    await client.close();
+  }
+}
+
 async function setupElasticsearch(
   client: Client,
   options: { dryRun: boolean; retention?: string; stateIndex?: string },
   out: Output,
 ): Promise<void> {
-  const { dryRun } = options;
-  const { engine, actions } = await setupCluster(client, options);
+  await report(await setupCluster(client, options), options.dryRun, out);
+}
+
+async function report(
+  { engine, actions }: { engine: EngineInfo; actions: SetupAction[] },
+  dryRun: boolean,
+  out: Output,
+): Promise<void> {
   const verb = dryRun ? 'would ' : '';
   for (const a of actions) {
     const what = `${a.kind} ${a.name}`;
@@ -114,6 +154,8 @@ async function setupElasticsearch(
     else if (a.action === 'skip_newer')
       await out.line(`keep ${what}: installed version ${a.installedVersion} is newer than ${a.version}`);
     else if (a.action === 'skip_user_owned') await out.line(`keep ${what}: yours, never changed`);
+    else if (a.action === 'unsupported')
+      await out.line(`SKIP ${what}: this cluster lacks the Index State Management plugin; retention is NOT enforced`);
     else await out.line(`unchanged ${what}`);
   }
   const count = (k: string) => actions.filter((a) => a.action === k).length;

@@ -109,40 +109,64 @@ const device = z
       });
   });
 
-const elasticsearch = z
-  .strictObject({
-    // URLs only: a host may come by reference (it can carry user:password), so it must not carry a file.
-    hosts: z
-      .array(z.string())
-      .default([])
-      .transform((h) => h.filter((x) => x !== ''))
-      .pipe(z.array(z.url({ protocol: /^https?$/ }))),
+/** What the Elasticsearch and the OpenSearch output share: where, how much per request, setup, retention. */
+const searchOutput = z.strictObject({
+  // URLs only: a host may come by reference (it can carry user:password), so it must not carry a file.
+  hosts: z
+    .array(z.string())
+    .default([])
+    .transform((h) => h.filter((x) => x !== ''))
+    .pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  username: z.string().min(1).optional(),
+  password: secret.optional(),
+  ca: z.string().min(1).optional(),
+  setup: z.boolean().default(true),
+  retention: z
+    .string()
+    .regex(/^\d+[dhm]$/, 'like 365d')
+    .default(D.elasticsearch.retention),
+  flush_bytes: z.number().int().positive().default(D.elasticsearch.flushBytes),
+  flush_count: z.number().int().positive().default(D.elasticsearch.flushCount),
+  flush_interval: duration.default(D.elasticsearch.flushIntervalMs),
+  concurrency: z.number().int().min(1).max(16).default(D.elasticsearch.concurrency),
+  /** gzip bulk requests: `auto` is off for plain http or a loopback host (CPU better spent), on otherwise. */
+  compression: z.enum(['auto', 'on', 'off']).default('auto'),
+  dead_letter_file: z.string().optional(),
+});
+
+const passwordWithUser = (e: { username?: string | undefined; password?: unknown }) => !(e.username && !e.password);
+
+const elasticsearch = searchOutput
+  .extend({
     cloud_id: z.string().min(1).optional(),
     api_key: secret.optional(),
-    username: z.string().min(1).optional(),
-    password: secret.optional(),
     bearer: secret.optional(),
-    ca: z.string().min(1).optional(),
     ca_fingerprint: z.string().min(1).optional(),
-    setup: z.boolean().default(true),
-    retention: z
-      .string()
-      .regex(/^\d+[dhm]$/, 'like 365d')
-      .default(D.elasticsearch.retention),
-    flush_bytes: z.number().int().positive().default(D.elasticsearch.flushBytes),
-    flush_count: z.number().int().positive().default(D.elasticsearch.flushCount),
-    flush_interval: duration.default(D.elasticsearch.flushIntervalMs),
-    concurrency: z.number().int().min(1).max(16).default(D.elasticsearch.concurrency),
-    /** gzip bulk requests: `auto` is off for plain http or a loopback host (CPU better spent), on otherwise. */
-    compression: z.enum(['auto', 'on', 'off']).default('auto'),
-    dead_letter_file: z.string().optional(),
   })
-  .refine((e) => !(e.username && !e.password), { path: ['password'], message: 'required with username' });
+  .refine(passwordWithUser, { path: ['password'], message: 'required with username' });
+
+const opensearch = searchOutput
+  .extend({
+    /** Amazon OpenSearch Service (es) or Serverless (aoss): requests signed with the AWS_* environment. */
+    aws_sigv4: z
+      .strictObject({
+        region: z.string().regex(/^[a-z0-9-]{4,32}$/, 'an AWS region, e.g. eu-central-1'),
+        service: z.enum(['es', 'aoss']).default('es'),
+      })
+      .optional(),
+  })
+  .refine(passwordWithUser, { path: ['password'], message: 'required with username' })
+  .refine((o) => !(o.aws_sigv4 && o.username), {
+    path: ['aws_sigv4'],
+    message: 'either aws_sigv4 or username, not both',
+  });
 
 const output = z.strictObject({
   /** `auto`: Elasticsearch when `elasticsearch.hosts` (or `cloud_id`) is set, else NDJSON files. */
-  type: z.enum(['auto', 'elasticsearch', 'file', 'stdout']).default('auto'),
+  type: z.enum(['auto', 'elasticsearch', 'opensearch', 'file', 'stdout']).default('auto'),
   elasticsearch: elasticsearch.optional(),
+  /** An OpenSearch cluster (self-managed, the Wazuh indexer, Amazon OpenSearch Service) through its own client. */
+  opensearch: opensearch.optional(),
   file: z
     .strictObject({
       dir: z.string().default(D.file.dir),
@@ -253,6 +277,13 @@ export const configSchema = z
         message: 'required with type: elasticsearch (or cloud_id)',
       });
     }
+    if (c.output.type === 'opensearch' && !c.output.opensearch?.hosts.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['output', 'opensearch', 'hosts'],
+        message: 'required with type: opensearch',
+      });
+    }
     if (c.state.store === 'elasticsearch' && effectiveOutput(c) !== 'elasticsearch')
       ctx.addIssue({
         code: 'custom',
@@ -264,9 +295,10 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type DeviceConfig = Config['devices'][number];
 export type ElasticsearchConfig = z.infer<typeof elasticsearch>;
+export type OpenSearchConfig = z.infer<typeof opensearch>;
 
 /** The output that will be used, with `auto` decided. */
-export function effectiveOutput(c: Config): 'elasticsearch' | 'file' | 'stdout' {
+export function effectiveOutput(c: Config): 'elasticsearch' | 'opensearch' | 'file' | 'stdout' {
   if (c.output.type !== 'auto') return c.output.type;
   const es = c.output.elasticsearch;
   return es && (es.hosts.some(Boolean) || es.cloud_id) ? 'elasticsearch' : 'file';

@@ -27,17 +27,17 @@ export class ElasticsearchTransport implements BulkTransport {
     } catch (err) {
       throw requestFailure(err);
     }
-    const results = itemResults(response, lines.length / 2);
+    const results = itemResults(response, lines.length / 2, this.name);
     if (typeof results === 'string') throw new BulkRequestError(results, { malformed: true });
     return results;
   }
 }
 
 /** The per-item results in request order, or why they cannot be matched to the documents sent. */
-export function itemResults(response: { items?: unknown }, sent: number): BulkItemResult[] | string {
-  const items: unknown[] = Array.isArray(response.items) ? response.items : [];
+export function itemResults(response: { items?: unknown }, sent: number, engine = 'Elasticsearch'): BulkItemResult[] | string {
+  const items: unknown[] = Array.isArray(response?.items) ? response.items : [];
   if (items.length !== sent) {
-    return `Elasticsearch answered a bulk request of ${sent} documents with ${items.length} item results`;
+    return `${engine} answered a bulk request of ${sent} documents with ${items.length} item results`;
   }
   const results: BulkItemResult[] = [];
   for (const entry of items) {
@@ -45,7 +45,7 @@ export function itemResults(response: { items?: unknown }, sent: number): BulkIt
       | { status?: unknown; error?: { type?: string; reason?: string } }
       | undefined;
     const status = result?.status;
-    if (typeof status !== 'number') return 'Elasticsearch answered a bulk item without a status';
+    if (typeof status !== 'number') return `${engine} answered a bulk item without a status`;
     results.push({ status, type: result?.error?.type ?? 'unknown', reason: result?.error?.reason ?? `HTTP ${status}` });
   }
   return results;
