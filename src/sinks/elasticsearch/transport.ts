@@ -34,7 +34,11 @@ export class ElasticsearchTransport implements BulkTransport {
 }
 
 /** The per-item results in request order, or why they cannot be matched to the documents sent. */
-export function itemResults(response: { items?: unknown }, sent: number, engine = 'Elasticsearch'): BulkItemResult[] | string {
+export function itemResults(
+  response: { items?: unknown },
+  sent: number,
+  engine = 'Elasticsearch',
+): BulkItemResult[] | string {
   const items: unknown[] = Array.isArray(response?.items) ? response.items : [];
   if (items.length !== sent) {
     return `${engine} answered a bulk request of ${sent} documents with ${items.length} item results`;
