@@ -1,17 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a dependency-free .mjs script without type declarations
 import { startEngine, stopEngine } from '../engine/engine.mjs';
-import { RecordMapper } from '../../src/ecs/map.js';
-import { parseLogSync } from '../../src/logfile/parse.js';
-import { verifyLines } from '../../src/logfile/verify.js';
 import { ElasticsearchBulkSink } from '../../src/sinks/elasticsearch/bulk-sink.js';
 import { createElasticsearchClient } from '../../src/sinks/elasticsearch/client.js';
 import { setupCluster } from '../../src/sinks/elasticsearch/setup.js';
-import { SimulatedDevice } from '../../src/simulator/device.js';
+import { bigFileDocs } from '../helpers/big-file.js';
 import { countDocs } from '../helpers/cluster.js';
 
 // An engine of its own: this test stops and restarts it, which the shared one must never see.
-const PORT = 9251;
+// OUTAGE_ENGINE_PORT moves it off 9251 (two suites at once on one machine must not stop each other's).
+const PORT = Number(process.env.OUTAGE_ENGINE_PORT || 9251);
 const log = () => {};
 afterAll(async () => {
   await stopEngine({ port: PORT, log });
@@ -23,26 +21,7 @@ describe('the engine goes away during indexing', () => {
     const { url } = (await startEngine({ port: PORT, keepData: true, log })) as { url: string };
     const client = createElasticsearchClient({ hosts: [url], requestTimeoutMs: 5000 });
     await setupCluster(client);
-    const device = await SimulatedDevice.create({
-      passphrase: 'p',
-      masterPassphrase: 'm',
-      boots: 1,
-      eventsPerBoot: 12_000,
-      segmentEvery: 2000,
-      seed: 3,
-    });
-    const { records } = verifyLines(
-      parseLogSync(Buffer.from(device.fileText(device.fileIds()[0]!)!, 'latin1')),
-      device.loggerPublicKey,
-    );
-    const mapper = new RecordMapper({
-      device: { serial: device.serial },
-      fileId: 'f',
-      header: null,
-      namespace: 'outage',
-      created: new Date(),
-    });
-    const docs = records.map((r) => mapper.map(r));
+    const docs = await bigFileDocs({ seed: 3, events: 12_000, segmentEvery: 2000, namespace: 'outage' });
 
     const sink = new ElasticsearchBulkSink({
       client,
@@ -75,5 +54,5 @@ describe('the engine goes away during indexing', () => {
     const ids = docs.map((d) => d._id);
     expect(await countDocs(client, index, { ids: { values: ids } })).toBe(new Set(ids).size);
     await client.close();
-  });
+  }, 180_000); // two engine starts on 2 cores, more while other suites run
 });
