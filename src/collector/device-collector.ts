@@ -209,6 +209,12 @@ export class DeviceCollector {
       try {
         for (const id of pending) {
           if (signal?.aborted || completions.failed) break;
+          // With several instances: a file is begun only on a lease that holds for a while yet (a starved
+          // process may have missed its renewals; another instance may be about to take the device).
+          if (this.#o.fence && !(await this.#o.fence().then(() => true, () => false))) {
+            result.interrupted = true;
+            break;
+          }
           const sent = await this.#sendFile(checkpoint, id, keys.verifyWith, device);
           if (sent.kind === 'sent')
             await completions.add(async () => finish(await this.#completeFile(checkpoint, sent)));
@@ -234,7 +240,7 @@ export class DeviceCollector {
       const oldest = waiting.length === 0 ? null : bootTime(waiting[0]!);
       metrics.lag.set({ device: this.name }, oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
       await checkpoint.flush();
-      result.interrupted = signal?.aborted ?? false;
+      result.interrupted ||= signal?.aborted ?? false;
       if (!result.interrupted) metrics.lastSuccess.set({ device: this.name }, Date.now() / 1000);
       return { ...result, ok: !result.interrupted };
     } catch (err) {
