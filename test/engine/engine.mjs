@@ -2,27 +2,44 @@
 // Starts/stops the single-node search engine (embedded OpenSearch 2.19 + Elasticsearch-client shims) that the
 // integration tests run against. Dependency-free: Node >= 20 built-ins only.
 //
-//   node test/engine/engine.mjs start   [--port N]   prints exactly one stdout line ENGINE_URL=http://127.0.0.1:N
+//   node test/engine/engine.mjs start   [--port N] [--plain] [--heap SIZE]
+//                                        prints exactly one stdout line ENGINE_URL=http://127.0.0.1:N
 //   node test/engine/engine.mjs stop    [--port N]
 //   node test/engine/engine.mjs status  [--port N]   exit 0 when it answers, 3 when not
 //
-// Environment: ENGINE_PORT (default 9250), ENGINE_JAVA (default `java` on PATH; OpenSearch 2.19 wants Java 17),
-// ENGINE_JAVA_OPTS (extra JVM flags), ENGINE_START_TIMEOUT_S (default 120), ENGINE_CLUSTER_NAME (default
-// forwarder-it), ENGINE_MVN (default `mvn`). Maven honours MAVEN_OPTS as usual (e.g. -Dmaven.repo.local=...).
+// Two modes, chosen at start:
+//   shimmed (default)  stock OpenSearch + the two shims the official Elasticsearch client needs: the
+//                      `X-elastic-product: Elasticsearch` response header (EsCompatPlugin) and the
+//                      `application/vnd.elasticsearch+json|x-ndjson` media types (EsMediaTypeProvider).
+//   plain (--plain)    stock OpenSearch without either shim (for clients made for OpenSearch). The launcher gets
+//                      -Dforwarder.engine.plain=true, which is also how a running plain engine is recognised
+//                      as ours (it has no product header): GET _nodes/_local/jvm shows the flag.
+// `start` reuses an engine of ours already answering on the port only when it runs in the mode asked for.
+//
+// Environment: ENGINE_PORT (default 9250), ENGINE_PLAIN=1 (CLI only: same as --plain), ENGINE_HEAP (CLI only:
+// same as --heap; default 512m, used for -Xms and -Xmx), ENGINE_JAVA (default `java` on PATH; OpenSearch 2.19
+// wants Java 17), ENGINE_JAVA_OPTS (extra JVM flags, after ours, so they win), ENGINE_START_TIMEOUT_S (default
+// 120), ENGINE_CLUSTER_NAME (default forwarder-it), ENGINE_MVN (default `mvn`). Maven honours MAVEN_OPTS as
+// usual (e.g. -Dmaven.repo.local=...).
 //
 // Files (all under test/engine/target/, git-ignored): engine-<port>.log (engine stdout/stderr),
 // engine-<port>.pid, engine-home-<port>/ (path.home, wiped on start, removed on stop), maven.log,
-// classpath.txt + build.stamp (Maven result cache: Maven is skipped while pom.xml and src/ are unchanged).
+// classpath.txt + build.stamp (Maven result cache: Maven is skipped while pom.xml and src/ are unchanged),
+// launcher-<hash>.jar (a copy of Maven's test-engine-build.jar named after the sources: engines run from the
+// copy, so a rebuild never rewrites a jar that a running JVM reads; older copies are unlinked, which Linux
+// allows under a running JVM).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   unlinkSync,
   writeFileSync,
@@ -34,9 +51,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const ENGINE_DIR = dirname(fileURLToPath(import.meta.url));
 export const TARGET_DIR = join(ENGINE_DIR, 'target');
 export const DEFAULT_PORT = 9250;
+export const DEFAULT_HEAP = '512m';
 const HOST = '127.0.0.1';
 const MAIN_CLASS = 'forwarder.engine.EngineMain';
-const JAR = join(TARGET_DIR, 'test-engine.jar');
+const PLAIN_FLAG = '-Dforwarder.engine.plain=true';
+const MAVEN_JAR = join(TARGET_DIR, 'test-engine-build.jar'); // <finalName> in pom.xml
+const LAUNCHER_PREFIX = 'launcher-';
 const CLASSPATH_FILE = join(TARGET_DIR, 'classpath.txt');
 const STAMP_FILE = join(TARGET_DIR, 'build.stamp');
 const MAVEN_LOG = join(TARGET_DIR, 'maven.log');
@@ -122,16 +142,45 @@ async function getJson(url, timeoutMs) {
   return { res, body };
 }
 
-/** 'ours' | 'foreign' (something listens that is not our engine) | 'free' */
-async function probePort(port) {
+/**
+ * True when the node answering on `port` runs with the launcher's plain-mode flag on its java command line: the
+ * process in the port's pid file (no HTTP needed), else what the node itself reports.
+ */
+async function hasPlainFlag(port) {
+  const pid = readPid(enginePaths(port).pidFile);
+  if (pid && isEngineProcess(pid)) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(PLAIN_FLAG)) return true;
+    } catch {
+      /* no /proc: ask the node */
+    }
+  }
+  try {
+    const { res, body } = await getJson(
+      `http://${HOST}:${port}/_nodes/_local/jvm?filter_path=nodes.*.jvm.input_arguments`,
+      3000,
+    );
+    if (!res.ok || !body?.nodes) return false;
+    return Object.values(body.nodes).some((n) => n?.jvm?.input_arguments?.includes(PLAIN_FLAG));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * { state: 'ours' | 'foreign' (something listens that is not our engine) | 'free', mode: 'shimmed' | 'plain' | null }.
+ * Ours: OpenSearch with our cluster name, and either the product header (shimmed) or, without it, the plain-mode
+ * flag on the engine's JVM command line (plain; see hasPlainFlag).
+ */
+async function identify(port) {
   try {
     const { res, body } = await getJson(`http://${HOST}:${port}/`, 3000);
-    const ours =
-      res.ok &&
-      res.headers.get('x-elastic-product') === 'Elasticsearch' &&
-      body?.version?.distribution === 'opensearch' &&
-      body?.cluster_name === clusterName();
-    return ours ? 'ours' : 'foreign';
+    if (!(res.ok && body?.version?.distribution === 'opensearch' && body?.cluster_name === clusterName())) {
+      return { state: 'foreign', mode: null };
+    }
+    if (res.headers.get('x-elastic-product') === 'Elasticsearch') return { state: 'ours', mode: 'shimmed' };
+    if (!res.headers.has('x-elastic-product') && (await hasPlainFlag(port))) return { state: 'ours', mode: 'plain' };
+    return { state: 'foreign', mode: null };
   } catch {
     // Not HTTP (or not answering in time): is anything listening at all?
     const listening = await new Promise((resolve) => {
@@ -147,7 +196,7 @@ async function probePort(port) {
       });
       sock.once('error', () => resolve(false));
     });
-    return listening ? 'foreign' : 'free';
+    return { state: listening ? 'foreign' : 'free', mode: null };
   }
 }
 
@@ -191,12 +240,21 @@ function readClasspath() {
   }
 }
 
+/** Unlinks launcher copies other than `keep`; a running JVM keeps reading its (unlinked) jar. */
+function pruneLaunchers(keep) {
+  for (const name of readdirSync(TARGET_DIR)) {
+    if (name.startsWith(LAUNCHER_PREFIX) && name !== keep) rmSync(join(TARGET_DIR, name), { force: true });
+  }
+}
+
 /** Returns the full classpath (launcher jar first), running Maven only when the inputs changed or jars vanished. */
 export function ensureBuilt({ log = (m) => process.stderr.write(`${m}\n`) } = {}) {
   const hash = sourceHash();
+  const launcherName = `${LAUNCHER_PREFIX}${hash.slice(0, 16)}.jar`;
+  const launcher = join(TARGET_DIR, launcherName);
   let deps = readClasspath();
   const stampOk = existsSync(STAMP_FILE) && readFileSync(STAMP_FILE, 'utf8').trim() === hash;
-  if (!(stampOk && existsSync(JAR) && deps?.every((p) => existsSync(p)))) {
+  if (!(stampOk && existsSync(launcher) && deps?.every((p) => existsSync(p)))) {
     mkdirSync(TARGET_DIR, { recursive: true });
     log('engine: building launcher and resolving its classpath with Maven (first run downloads ~90 MB) ...');
     const mvn = process.env.ENGINE_MVN || 'mvn';
@@ -226,19 +284,30 @@ export function ensureBuilt({ log = (m) => process.stderr.write(`${m}\n`) } = {}
       throw err;
     }
     deps = readClasspath();
-    if (!deps || !existsSync(JAR)) throw new Error(`Maven finished but ${CLASSPATH_FILE} or ${JAR} is missing`);
+    if (!deps || !existsSync(MAVEN_JAR)) {
+      throw new Error(`Maven finished but ${CLASSPATH_FILE} or ${MAVEN_JAR} is missing`);
+    }
+    copyFileSync(MAVEN_JAR, `${launcher}.${process.pid}.tmp`);
+    renameSync(`${launcher}.${process.pid}.tmp`, launcher);
     writeFileSync(STAMP_FILE, `${hash}\n`);
+    pruneLaunchers(launcherName);
   }
-  return [JAR, ...deps];
+  return [launcher, ...deps];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // start / stop / status
 
-function jvmArgs(home) {
+function resolveHeap(heap) {
+  const h = String(heap ?? DEFAULT_HEAP).trim();
+  if (!/^[1-9][0-9]*[kKmMgG]$/.test(h)) throw new Error(`invalid engine heap size: ${heap} (e.g. 256m, 1g)`);
+  return h;
+}
+
+function jvmArgs(home, { plain, heap, javaOpts }) {
   return [
-    '-Xms512m',
-    '-Xmx512m',
+    `-Xms${heap}`,
+    `-Xmx${heap}`,
     '-XX:+ExitOnOutOfMemoryError',
     '-XX:-OmitStackTraceInFastThrow',
     '-Dfile.encoding=UTF-8',
@@ -249,6 +318,9 @@ function jvmArgs(home) {
     '-Dio.netty.noKeySetOptimization=true',
     '-Dio.netty.recycler.maxCapacityPerThread=0',
     `-Djava.io.tmpdir=${join(home, 'tmp')}`,
+    // Always explicit, so nothing inherited can flip the mode; also how a plain engine is recognised (identify).
+    plain ? PLAIN_FLAG : '-Dforwarder.engine.plain=false',
+    ...javaOpts,
     ...(process.env.ENGINE_JAVA_OPTS || '').split(/\s+/).filter(Boolean),
   ];
 }
@@ -271,23 +343,39 @@ function killHard(pid) {
   }
 }
 
+function modeMismatch(paths, running, wanted) {
+  return new Error(
+    `engine on ${paths.url} runs in ${running} mode, not ${wanted}; stop it first ('stop --port ${paths.port}')` +
+      ' or use another port',
+  );
+}
+
 /**
- * Starts the engine (or reuses one of ours already answering on the port).
- * Resolves to { url, pid, reused }; rejects with an Error whose `logTail` holds the last lines of the log.
+ * Starts the engine (or reuses one of ours already answering on the port in the same mode).
+ * `plain`: stock OpenSearch without the Elasticsearch-client shims. `heap`: -Xms/-Xmx (default 512m). `javaOpts`:
+ * extra JVM flags for this engine (ENGINE_JAVA_OPTS still comes after them).
+ * Resolves to { url, pid, reused, mode }; rejects with an Error whose `logTail` holds the last lines of the log.
  */
 export async function startEngine({
   port,
   timeoutMs,
   keepData = false,
+  plain = false,
+  heap = DEFAULT_HEAP,
+  javaOpts = [],
   log = (m) => process.stderr.write(`${m}\n`),
 } = {}) {
   const paths = enginePaths(port);
+  const mode = plain ? 'plain' : 'shimmed';
+  heap = resolveHeap(heap);
   timeoutMs ??= Number(process.env.ENGINE_START_TIMEOUT_S || 120) * 1000;
 
-  const state = await probePort(paths.port);
+  const probe = await identify(paths.port);
+  const state = probe.state;
   if (state === 'ours' && (await healthy(paths.url))) {
-    log(`engine: already running on ${paths.url}`);
-    return { url: paths.url, pid: readPid(paths.pidFile), reused: true };
+    if (probe.mode !== mode) throw modeMismatch(paths, probe.mode, mode);
+    log(`engine: already running on ${paths.url} (${mode})`);
+    return { url: paths.url, pid: readPid(paths.pidFile), reused: true, mode };
   }
 
   const oldPid = readPid(paths.pidFile);
@@ -295,7 +383,11 @@ export async function startEngine({
     // Ours, but not healthy yet (another start is in progress) or hung: wait for it, then give up on it.
     log(`engine: pid ${oldPid} from ${paths.pidFile} is running; waiting for it to become healthy ...`);
     const r = await waitUntilHealthy(paths, oldPid, timeoutMs);
-    if (r === 'ok') return { url: paths.url, pid: oldPid, reused: true };
+    if (r === 'ok') {
+      const now = await identify(paths.port);
+      if (now.state === 'ours' && now.mode !== mode) throw modeMismatch(paths, now.mode, mode);
+      return { url: paths.url, pid: oldPid, reused: true, mode };
+    }
     const err = new Error(`engine pid ${oldPid} on ${paths.url} did not become healthy (${r}); try 'stop' first`);
     err.logTail = tail(paths.logFile);
     throw err;
@@ -314,7 +406,7 @@ export async function startEngine({
   try {
     child = spawn(
       process.env.ENGINE_JAVA || 'java',
-      [...jvmArgs(paths.home), '-cp', classpath.join(delimiter), MAIN_CLASS],
+      [...jvmArgs(paths.home, { plain, heap, javaOpts }), '-cp', classpath.join(delimiter), MAIN_CLASS],
       {
         cwd: ENGINE_DIR,
         detached: true,
@@ -325,6 +417,7 @@ export async function startEngine({
           ENGINE_HOME: paths.home,
           ENGINE_CLUSTER_NAME: clusterName(),
           ENGINE_KEEP_DATA: keepData ? '1' : '0',
+          ENGINE_PLAIN: plain ? '1' : '0', // informational: the Java side reads -Dforwarder.engine.plain
         },
       },
     );
@@ -345,7 +438,7 @@ export async function startEngine({
   writeFileSync(paths.pidFile, `${pid}\n`);
 
   const r = await waitUntilHealthy(paths, pid, timeoutMs, exited);
-  if (r === 'ok') return { url: paths.url, pid, reused: false };
+  if (r === 'ok') return { url: paths.url, pid, reused: false, mode };
 
   killHard(pid);
   try {
@@ -394,7 +487,7 @@ export async function stopEngine({
   return { stopped, pid };
 }
 
-/** { running, url, pid, health } without side effects. */
+/** { running, url, pid, health, mode ('shimmed' | 'plain' | null) } without side effects. */
 export async function engineStatus({ port } = {}) {
   const paths = enginePaths(port);
   const pid = readPid(paths.pidFile);
@@ -406,12 +499,9 @@ export async function engineStatus({ port } = {}) {
   } catch {
     /* not answering */
   }
-  return {
-    running: health != null && (await probePort(paths.port)) === 'ours',
-    url: paths.url,
-    pid: alive ? pid : null,
-    health,
-  };
+  const probe = health != null ? await identify(paths.port) : { state: 'free', mode: null };
+  const running = probe.state === 'ours';
+  return { running, url: paths.url, pid: alive ? pid : null, health, mode: running ? probe.mode : null };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -420,12 +510,23 @@ export async function engineStatus({ port } = {}) {
 function parseArgs(argv) {
   const [cmd, ...rest] = argv;
   let port;
+  let plain = /^(1|true|yes)$/i.test(process.env.ENGINE_PLAIN ?? '');
+  let heap = process.env.ENGINE_HEAP || undefined;
+  let startOnly = false;
   for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === '--port') port = rest[++i];
-    else if (rest[i].startsWith('--port=')) port = rest[i].slice(7);
-    else throw new Error(`unknown argument: ${rest[i]}`);
+    const arg = rest[i];
+    if (arg === '--port') port = rest[++i];
+    else if (arg.startsWith('--port=')) port = arg.slice(7);
+    else if (arg === '--plain') plain = true;
+    else if (arg === '--heap') heap = rest[++i];
+    else if (arg.startsWith('--heap=')) heap = arg.slice(7);
+    else throw new Error(`unknown argument: ${arg}`);
+    if (arg === '--plain' || arg.startsWith('--heap')) startOnly = true;
   }
-  return { cmd, port };
+  if (startOnly && cmd !== 'start') {
+    throw new Error(`--plain and --heap are options of 'start' (stop and status work for either mode)`);
+  }
+  return { cmd, port, plain, heap };
 }
 
 async function cli() {
@@ -436,10 +537,10 @@ async function cli() {
     process.stderr.write(`${e.message}\n`);
     return 2;
   }
-  const { cmd, port } = args;
+  const { cmd, port, plain, heap } = args;
   try {
     if (cmd === 'start') {
-      const { url } = await startEngine({ port });
+      const { url } = await startEngine({ port, plain, heap });
       process.stdout.write(`ENGINE_URL=${url}\n`);
       return 0;
     }
@@ -451,12 +552,14 @@ async function cli() {
       const s = await engineStatus({ port });
       process.stdout.write(
         s.running
-          ? `running url=${s.url} pid=${s.pid ?? 'unknown'} health=${s.health}\n`
+          ? `running url=${s.url} pid=${s.pid ?? 'unknown'} health=${s.health} mode=${s.mode}\n`
           : `not running (port ${enginePaths(port).port})${s.pid ? `, but pid ${s.pid} is alive` : ''}\n`,
       );
       return s.running ? 0 : 3;
     }
-    process.stderr.write('usage: node test/engine/engine.mjs start|stop|status [--port N]\n');
+    process.stderr.write(
+      'usage: node test/engine/engine.mjs start [--port N] [--plain] [--heap SIZE] | stop [--port N] | status [--port N]\n',
+    );
     return 2;
   } catch (e) {
     process.stderr.write(`engine: ${e.message}\n`);

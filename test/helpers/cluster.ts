@@ -20,3 +20,8 @@ export async function countDocs(client: Client, index: string, query?: object): 
   await client.indices.refresh({ index, ignore_unavailable: true });
   return (await client.count({ index, ignore_unavailable: true, ...(query ? { query } : {}) } as never)).count;
 }
+
+/** The plain engine (stock OpenSearch, no Elasticsearch-client shims) for the OpenSearch client; see test/setup. */
+export function opensearchUrl(): string {
+  return inject('opensearchUrl');
+}

@@ -29,6 +29,8 @@ import java.util.stream.Stream;
  *       deleted again on a clean shutdown.</li>
  *   <li>{@code ENGINE_CLUSTER_NAME}: cluster name (default {@code forwarder-it}).</li>
  * </ul>
+ * System property {@code forwarder.engine.plain=true} (on the java command line): plain mode, stock OpenSearch
+ * without the Elasticsearch-client shims ({@link EngineMode}).
  * Logs go to stdout; {@code engine.mjs} redirects them into a file under {@code test/engine/target/}.
  */
 public final class EngineMain {
@@ -58,6 +60,7 @@ public final class EngineMain {
         Map<String, String> env = System.getenv();
         int port = parsePort(env.getOrDefault("ENGINE_PORT", "9250"));
         String clusterName = env.getOrDefault("ENGINE_CLUSTER_NAME", "forwarder-it");
+        boolean plain = EngineMode.plain();
 
         ensurePortFree(port);
 
@@ -75,7 +78,7 @@ public final class EngineMain {
 
         EngineNodeHolder holder;
         try {
-            holder = EngineNodeHolder.start(home, port, clusterName);
+            holder = EngineNodeHolder.start(home, port, clusterName, plain);
         } catch (Throwable t) {
             if (tempHome) {
                 deleteTree(home);
@@ -97,7 +100,8 @@ public final class EngineMain {
             }
         }, "engine-shutdown"));
 
-        System.out.println("ENGINE_READY http://127.0.0.1:" + port + " pid=" + ProcessHandle.current().pid() + " home=" + home);
+        System.out.println("ENGINE_READY http://127.0.0.1:" + port + " pid=" + ProcessHandle.current().pid() + " home=" + home
+            + " mode=" + EngineMode.describe());
         System.out.flush();
         stopped.await();
     }
@@ -189,7 +193,7 @@ public final class EngineMain {
             this.node = node;
         }
 
-        static EngineNodeHolder start(Path home, int port, String clusterName) throws Exception {
+        static EngineNodeHolder start(Path home, int port, String clusterName, boolean plain) throws Exception {
             org.opensearch.common.settings.Settings settings = org.opensearch.common.settings.Settings.builder()
                 .put("cluster.name", clusterName)
                 .put("node.name", NODE_NAME)
@@ -208,8 +212,9 @@ public final class EngineMain {
             org.opensearch.common.logging.LogConfigurator.setNodeName(NODE_NAME); // needed by %node_name
             org.opensearch.common.logging.LogConfigurator.configure(environment);
 
-            EngineNode node = new EngineNode(environment);
+            EngineNode node = new EngineNode(environment, plain);
             try {
+                checkMediaTypes(plain);
                 node.start();
             } catch (Throwable t) {
                 try {
@@ -220,6 +225,17 @@ public final class EngineMain {
                 throw t;
             }
             return new EngineNodeHolder(node);
+        }
+
+        /** The media-type shim is a ServiceLoader registration: make sure it is in effect exactly when it should be. */
+        static void checkMediaTypes(boolean plain) {
+            for (String type : List.of("application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson")) {
+                boolean known = org.opensearch.core.xcontent.MediaTypeRegistry.fromMediaType(type) != null;
+                if (known == plain) {
+                    throw new IllegalStateException(
+                        "media type " + type + (plain ? " is registered in plain mode" : " is not registered (shim missing)"));
+                }
+            }
         }
 
         void close() throws IOException, InterruptedException {

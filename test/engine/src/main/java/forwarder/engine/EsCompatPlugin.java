@@ -20,7 +20,7 @@ import org.opensearch.rest.RestRequest;
  * client only checks 2xx responses.
  *
  * <p>This jar also carries the second shim, {@link EsMediaTypeProvider}, registered through
- * {@code META-INF/services}.
+ * {@code META-INF/services}. Neither is active in plain mode ({@link EngineMode}).
  */
 public class EsCompatPlugin extends Plugin implements ActionPlugin {
 

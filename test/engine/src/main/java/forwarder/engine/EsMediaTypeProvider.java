@@ -14,7 +14,9 @@ import org.opensearch.core.xcontent.spi.MediaTypeProvider;
  * {@code compatible-with} parameter is ignored.
  *
  * <p>Loaded by {@code MediaTypeRegistry} through {@link java.util.ServiceLoader}; registered in
- * {@code META-INF/services/org.opensearch.core.xcontent.spi.MediaTypeProvider}.
+ * {@code META-INF/services/org.opensearch.core.xcontent.spi.MediaTypeProvider}. A service registration cannot
+ * be switched off per run, so the provider itself consults {@link EngineMode}: in plain mode it adds nothing
+ * and the engine refuses these media types like stock OpenSearch (406).
  */
 public class EsMediaTypeProvider implements MediaTypeProvider {
 
@@ -25,6 +27,9 @@ public class EsMediaTypeProvider implements MediaTypeProvider {
 
     @Override
     public Map<String, MediaType> getAdditionalMediaTypes() {
+        if (EngineMode.plain()) {
+            return Map.of();
+        }
         return Map.of(
             "application/vnd.elasticsearch+json", XContentType.JSON,
             "application/vnd.elasticsearch+x-ndjson", XContentType.JSON
