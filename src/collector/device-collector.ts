@@ -211,7 +211,7 @@ export class DeviceCollector {
           if (signal?.aborted || completions.failed) break;
           // With several instances: a file is begun only on a lease that holds for a while yet (a starved
           // process may have missed its renewals; another instance may be about to take the device).
-          if (this.#o.fence && !(await this.#o.fence().then(() => true, () => false))) {
+          if (!(await this.#leaseHolds())) {
             result.interrupted = true;
             break;
           }
@@ -246,6 +246,17 @@ export class DeviceCollector {
     } catch (err) {
       metrics.errors.inc({ device: this.name, code: errorCode(err) });
       return { ...result, error: err as Error, interrupted: signal?.aborted ?? false };
+    }
+  }
+
+  /** Whether this instance may go on with the device (always, without several instances). */
+  async #leaseHolds(): Promise<boolean> {
+    if (!this.#o.fence) return true;
+    try {
+      await this.#o.fence();
+      return true;
+    } catch {
+      return false;
     }
   }
 
