@@ -27,6 +27,14 @@ export interface Finished {
   readonly cpu: number;
 }
 
+/** User + system CPU seconds of a running process so far, from /proc (throws where it is not available). */
+export function cpuSeconds(pid: number): number {
+  // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime and stime, in ticks of 1/100 s.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Peak RSS (VmHWM) and CPU seconds of a running child, sampled from /proc until it exits. */
 export function sampleUsage(child: ChildProcess): Promise<{ peak: number; cpu: number }> {
   return new Promise((resolve) => {
@@ -36,10 +44,7 @@ export function sampleUsage(child: ChildProcess): Promise<{ peak: number; cpu: n
       try {
         const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
         peak = Math.max(peak, kb * 1024);
-        // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime and stime, in ticks of 1/100 s.
-        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+        cpu = cpuSeconds(child.pid!);
       } catch {
         // not started yet, or gone
       }
@@ -52,19 +57,26 @@ export function sampleUsage(child: ChildProcess): Promise<{ peak: number; cpu: n
   });
 }
 
+/** Where a timed child's stdout and stderr go (`pipe`: the caller reads `child.stdout` / `child.stderr`). */
+export interface TimedOptions {
+  stdout?: 'pipe' | 'ignore';
+  stderr?: 'inherit' | 'ignore' | 'pipe';
+  env?: NodeJS.ProcessEnv;
+  flags?: string[];
+}
+
+/** A child started by spawnTimed: the process now, and what it came to once it has exited. */
+export interface Timed {
+  readonly child: ChildProcess;
+  readonly finished: Promise<Finished>;
+}
+
 /**
- * Runs `node <nodeFlags> <argv>` (argv[0] is the script), timed; stdout kept or discarded (/dev/null: nothing
- * pays for a pipe), stderr passed through unless ignored.
+ * Starts `node <nodeFlags> <argv>` (argv[0] is the script) without waiting for it: the caller signals it and
+ * reads its piped streams while it runs; `finished` resolves once it has exited (timed from the spawn, peak RSS
+ * and CPU sampled from /proc). stdout is kept in `Finished.stdout` when piped.
  */
-export async function runTimed(
-  argv: string[],
-  options: {
-    stdout?: 'pipe' | 'ignore';
-    stderr?: 'inherit' | 'ignore';
-    env?: NodeJS.ProcessEnv;
-    flags?: string[];
-  } = {},
-): Promise<Finished> {
+export function spawnTimed(argv: string[], options: TimedOptions = {}): Timed {
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [...(options.flags ?? nodeFlags), ...argv], {
     stdio: ['ignore', options.stdout ?? 'ignore', options.stderr ?? 'inherit'],
@@ -75,13 +87,27 @@ export async function runTimed(
     stdout += c.toString();
   });
   const usage = sampleUsage(child);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    // 'close': the process has exited and its stdout is read to the end.
-    child.once('close', (c) => resolve(c));
-  });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { code, seconds, stdout, ...(await usage) };
+  const finished = (async (): Promise<Finished> => {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      // 'close': the process has exited and its stdout is read to the end.
+      child.once('close', (c) => resolve(c));
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { code, seconds, stdout, ...(await usage) };
+  })();
+  return { child, finished };
+}
+
+/**
+ * Runs `node <nodeFlags> <argv>` (argv[0] is the script), timed; stdout kept or discarded (/dev/null: nothing
+ * pays for a pipe), stderr passed through unless ignored.
+ */
+export async function runTimed(
+  argv: string[],
+  options: Omit<TimedOptions, 'stderr'> & { stderr?: 'inherit' | 'ignore' } = {},
+): Promise<Finished> {
+  return spawnTimed(argv, options).finished;
 }
 
 /** Starts the test engine; `reused` when one was already answering on the port (then it is left running). */

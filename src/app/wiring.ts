@@ -16,6 +16,7 @@ import {
 import { DEFAULTS as D } from '../config/defaults.js';
 import { DeviceClient } from '../device/client.js';
 import type { Metrics } from '../observability/metrics.js';
+import { Limiter } from '../shared/limiter.js';
 import { redactUrl } from '../shared/redact.js';
 import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
 import { ElasticsearchTransport } from '../sinks/elasticsearch/transport.js';
@@ -165,6 +166,9 @@ export function openSearchConnection(os: OpenSearchConfig): OpenSearchConnection
   };
 }
 
+/** Files streaming from devices into the output at once, across all devices (see DeviceCollectorOptions.streams). */
+const FILES_STREAMING = 4;
+
 export interface DeviceHandle {
   readonly collector: DeviceCollector;
   readonly client: DeviceClient;
@@ -189,6 +193,7 @@ export async function createDevices(
     fence?: (device: string) => Promise<void>;
   },
 ): Promise<DeviceHandle[]> {
+  const streams = new Limiter(FILES_STREAMING);
   return Promise.all(
     config.devices.map(async (dc) => {
       const log = deps.log.child({ device: dc.name });
@@ -238,6 +243,7 @@ export async function createDevices(
       });
       const { sink, outputId, store, metrics, onFile, custody, instance, fence } = deps;
       const collector = new DeviceCollector({
+        streams,
         ...(custody ? { custody } : {}),
         ...(instance ? { instance } : {}),
         ...(fence ? { fence: () => fence(dc.name) } : {}),

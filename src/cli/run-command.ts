@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { type CycleResult, emptyCycleResult } from '../collector/device-collector.js';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import {
   type DeviceHandle,
@@ -144,6 +145,8 @@ async function collect(
   });
   const results = new Map<string, CycleResult>();
   const controller = new AbortController();
+  // Every device's poll loop (and, in a fleet, its wait for a lease) listens for the stop.
+  setMaxListeners(devices.length + 16, controller.signal);
   let server = null;
   try {
     await fleet?.start();

@@ -25,6 +25,7 @@ import { HashingTap } from '../shared/hashing-tap.js';
 import { CustodyTrail } from '../custody/trail.js';
 import { type ChainContext, type CustodyOptions, writeFileDigest } from './custody-digest.js';
 import { InOrder } from './in-order.js';
+import type { Limiter } from '../shared/limiter.js';
 import { type IngestOptions, writeFileTail, writeRecords } from './ingest-file.js';
 import { decideLoggerKey, haltStands } from './key-policy.js';
 
@@ -44,6 +45,12 @@ export interface DeviceCollectorOptions {
    * it. Checked before each custody digest, which no conditional write protects (the checkpoint is one).
    */
   readonly fence?: () => Promise<void>;
+  /**
+   * Shared by every device of the process: how many files stream from devices into the output at once. Each
+   * streaming file holds a chunk of mapped documents while the output makes it wait; a hundred devices at once
+   * would hold a hundred, while two bulk requests in flight already keep the cluster busy.
+   */
+  readonly streams?: Limiter;
   /** The forwarder instance, named in the status documents. */
   readonly instance?: string;
   /** Called after each file is checkpointed (progress display). */
@@ -206,6 +213,7 @@ export class DeviceCollector {
       // Files overlap: the next one is read and mapped while the previous ones wait for their acknowledgements,
       // digests and checkpoints, which follow one another in listing order.
       const completions = new InOrder(FILES_IN_FLIGHT);
+      const verifyWith = keys.verifyWith;
       try {
         for (const id of pending) {
           if (signal?.aborted || completions.failed) break;
@@ -215,7 +223,8 @@ export class DeviceCollector {
             result.interrupted = true;
             break;
           }
-          const sent = await this.#sendFile(checkpoint, id, keys.verifyWith, device);
+          const send = () => this.#sendFile(checkpoint, id, verifyWith, device);
+          const sent = await (this.#o.streams ? this.#o.streams.run(send) : send());
           if (sent.kind === 'sent')
             await completions.add(async () => finish(await this.#completeFile(checkpoint, sent)));
           else await completions.add(async () => finish(sent)); // outcomes in order: an earlier file's first

@@ -101,23 +101,24 @@ export class Fleet {
   async #balance(): Promise<void> {
     if (this.#stopped) return;
     const { store, devices } = this.#o;
-    // A lease that would lapse before the next round was not renewed in time (a pause, a cluster away): another
-    // instance may take it any moment, so the work stops now; it is claimed again like any free device. This
-    // is decided on this instance's clock alone, before anything that needs the cluster.
-    // One being given up is renewed too until its work has stopped: only then may another instance take it.
-    const renewing = [...this.#held].filter(([device]) => {
-      if (store.holds(device, this.#o.renewMs)) return true;
-      this.#lose(device, 'not renewed in time');
-      void store.release(device).catch(() => undefined);
-      return false;
-    });
+    // Renew first, every lease at once. One that was not renewed (a cluster away, a late round) and would lapse
+    // before the next round stops its work now: another instance may take it any moment. It is left to lapse,
+    // never released while that work may still run; it is claimed again later like any free device. A lease
+    // being given up is renewed too until its work has stopped: only then may another instance take it.
+    const renewed = await Promise.all(
+      [...this.#held.keys()].map((device) =>
+        store.renew(device).then(
+          (ok) => [device, ok] as const,
+          () => [device, null] as const,
+        ),
+      ),
+    );
+    for (const [device, ok] of renewed) {
+      if (ok === false) this.#lose(device, 'another instance took it over');
+      else if (!store.holds(device, this.#o.renewMs)) this.#lose(device, 'not renewed in time');
+    }
     await this.#heartbeat();
     const live = await this.#liveInstances();
-    await Promise.all(
-      renewing.map(async ([device]) => {
-        if (!(await store.renew(device))) this.#lose(device, 'another instance took it over');
-      }),
-    );
     if (this.#failing > 0) this.#o.log.info({ rounds: this.#failing }, 'fleet: the leases are renewed again');
     this.#failing = 0;
     const share = Math.ceil(devices.length / Math.max(1, live.length));
@@ -133,14 +134,18 @@ export class Fleet {
     const free = devices
       .filter((d) => !this.#held.has(d) && (lapsed(leases.get(d) ?? null, now) || leases.get(d)?.owner === me))
       .sort((a, b) => (rank(me, a) > rank(me, b) ? -1 : 1));
-    for (const device of free) {
-      if (holding >= share || this.#stopped) break;
-      if (!(await store.claim(device))) continue;
-      holding++;
-      this.#held.set(device, { controller: new AbortController(), releasing: false });
-      leases.set(device, { owner: me, expires: '', acquired: '' });
-      this.#o.log.info({ device, instance: me, share, live: live.length }, 'fleet: lease taken');
-      this.#waiters.get(device)?.();
+    // As many claims at once as there are devices to take; those lost to another instance make way for the next.
+    while (holding < share && free.length > 0 && !this.#stopped) {
+      const batch = free.splice(0, share - holding);
+      const claimed = await Promise.all(batch.map((device) => store.claim(device).catch(() => false)));
+      batch.forEach((device, i) => {
+        if (!claimed[i]) return;
+        holding++;
+        this.#held.set(device, { controller: new AbortController(), releasing: false });
+        leases.set(device, { owner: me, expires: '', acquired: '' });
+        this.#o.log.info({ device, instance: me, share, live: live.length }, 'fleet: lease taken');
+        this.#waiters.get(device)?.();
+      });
     }
     const holders = new Map<string, string | null>();
     for (const d of devices) {

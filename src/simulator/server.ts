@@ -215,6 +215,11 @@ export class HemSimulator {
   /** The session's window lasts until this response is over (sent, or the connection gone). */
   #track(window: SessionWindow | undefined, res: ServerResponse): void {
     if (!window) return;
+    // A response already over (a client that gave up while the answer was computed) closes nothing later.
+    if (res.closed) {
+      window.end = Math.max(window.end, performance.now());
+      return;
+    }
     window.open++;
     res.once('close', () => {
       window.open--;

@@ -127,12 +127,16 @@ export class ClusterStateStore implements StateStore {
     const sent = this.#now();
     try {
       const r = await this.#call(`write the state of ${device}`, () =>
-        this.#o.client.index({
-          index: this.#o.index,
-          id: this.#id(device),
-          document: doc,
-          ...(seen ? { if_seq_no: seen.seqNo, if_primary_term: seen.primaryTerm } : { op_type: 'create' as const }),
-        }),
+        this.#o.client.index(
+          {
+            index: this.#o.index,
+            id: this.#id(device),
+            document: doc,
+            ...(seen ? { if_seq_no: seen.seqNo, if_primary_term: seen.primaryTerm } : { op_type: 'create' as const }),
+          },
+          // A lease write that takes longer than a renewal interval is as good as lost: fail it and judge.
+          { requestTimeout: Math.max(1000, Math.floor(this.#o.leaseTtlMs / 3)) },
+        ),
       );
       this.#seen.set(device, { seqNo: r._seq_no!, primaryTerm: r._primary_term!, doc });
       if (doc.lease?.owner === this.#o.instance && this.#o.instance !== null)
