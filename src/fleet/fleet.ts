@@ -142,7 +142,7 @@ export class Fleet {
         if (!claimed[i]) return;
         holding++;
         this.#held.set(device, { controller: new AbortController(), releasing: false });
-        leases.set(device, { owner: me, expires: '', acquired: '' });
+        leases.set(device, { owner: me, expires: new Date(now + this.#o.leaseTtlMs).toISOString(), acquired: '' });
         this.#o.log.info({ device, instance: me, share, live: live.length }, 'fleet: lease taken');
         this.#waiters.get(device)?.();
       });
