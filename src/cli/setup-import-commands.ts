@@ -24,6 +24,7 @@ import {
   deadLetterFileOf,
   describeElasticsearch,
   elasticsearchConnection,
+  loadOpenSearch,
   openSearchConnection,
   stateIndexOf,
 } from '../app/wiring.js';
@@ -120,10 +121,7 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
 /** `setup --config` for an OpenSearch output: the same assets through the OpenSearch client. */
 async function setupOpenSearch(config: Config, dryRun: boolean, retention: string | undefined, out: Output) {
   const os = config.output.opensearch!;
-  const [{ createOpenSearchClient }, { openSearchRest }] = await Promise.all([
-    import('../sinks/opensearch/client.js'),
-    import('../sinks/opensearch/rest.js'),
-  ]);
+  const { createOpenSearchClient, openSearchRest } = await loadOpenSearch();
   const client = createOpenSearchClient(openSearchConnection(os));
   try {
     const result = await setupEngine(openSearchRest(client), { dryRun, retention: retention ?? os.retention });

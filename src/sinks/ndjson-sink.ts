@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { type IndexDocument, documentLine } from '../ecs/map.js';
-import { type Sink, SinkError, type SinkStats, type SinkUnit, UnitTracker, type UnitSummary } from './sink.js';
+import {
+  type Sink,
+  SinkError,
+  type SinkStats,
+  type SinkUnit,
+  emptySinkStats,
+  UnitTracker,
+  type UnitSummary,
+} from './sink.js';
 
 const fsyncFd = promisify(fsync);
 
@@ -18,15 +26,7 @@ type NdjsonTarget =
  * cannot see duplicates: collecting a file again writes its documents again, with the same ids.
  */
 export class NdjsonSink implements Sink {
-  readonly stats: SinkStats = {
-    written: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    retries: 0,
-    requests: 0,
-    queued: 0,
-    failingSince: null,
-  };
+  readonly stats: SinkStats = emptySinkStats();
   readonly #target: NdjsonTarget;
   #file: WriteStream | null = null;
   #fileBytes = 0;

@@ -38,6 +38,11 @@ export interface SinkStats {
   failingSince: number | null;
 }
 
+/** The stats of an output that has done nothing yet. */
+export function emptySinkStats(): SinkStats {
+  return { written: 0, duplicates: 0, deadLettered: 0, retries: 0, requests: 0, queued: 0, failingSince: null };
+}
+
 /**
  * A batch of documents acknowledged together. `end()` resolves only when every document written through
  * the unit is durably handled (stored, a duplicate, or dead-lettered): the moment the collector may

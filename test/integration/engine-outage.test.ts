@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a dependency-free .mjs script without type declarations
 import { startEngine, stopEngine } from '../engine/engine.mjs';
-import { ElasticsearchBulkSink } from '../../src/sinks/elasticsearch/bulk-sink.js';
+import { ElasticsearchTransport } from '../../src/sinks/elasticsearch/transport.js';
 import { createElasticsearchClient } from '../../src/sinks/elasticsearch/client.js';
 import { setupCluster } from '../../src/sinks/elasticsearch/setup.js';
-import { bigFileDocs } from '../helpers/big-file.js';
+import { bigFileDocs, indexThroughOutage } from '../helpers/big-file.js';
 import { countDocs } from '../helpers/cluster.js';
 
 // An engine of its own: this test stops and restarts it, which the shared one must never see.
@@ -23,30 +23,12 @@ describe('the engine goes away during indexing', () => {
     await setupCluster(client);
     const docs = await bigFileDocs({ seed: 3, events: 12_000, segmentEvery: 2000, namespace: 'outage' });
 
-    const sink = new ElasticsearchBulkSink({
-      client,
-      deadLetterFile: '/dev/null',
-      flushCount: 300,
-      concurrency: 2,
-      retryBaseMs: 100,
-      retryMaxMs: 1000,
+    const { summary, retries } = await indexThroughOutage(new ElasticsearchTransport(client), docs, 2000, async () => {
+      await stopEngine({ port: PORT, keepData: true, log });
+      await new Promise((r) => setTimeout(r, 1500));
+      await startEngine({ port: PORT, keepData: true, log });
     });
-    const unit = sink.open('big file');
-    let outage: Promise<void> | null = null;
-    for (const doc of docs) {
-      await unit.write(doc);
-      if (outage === null && sink.stats.written > 2000) {
-        outage = (async () => {
-          await stopEngine({ port: PORT, keepData: true, log });
-          await new Promise((r) => setTimeout(r, 1500));
-          await startEngine({ port: PORT, keepData: true, log });
-        })();
-      }
-    }
-    const summary = await unit.end();
-    await outage;
-    await sink.close();
-    expect(sink.stats.retries).toBeGreaterThan(0);
+    expect(retries).toBeGreaterThan(0);
     expect(summary.written + summary.duplicates).toBe(docs.length);
     expect(summary.deadLettered).toBe(0);
     const index = 'logs-encedo_hem.audit-outage';

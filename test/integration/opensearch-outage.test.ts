@@ -8,8 +8,7 @@ import { startEngine, stopEngine } from '../engine/engine.mjs';
 import { createOpenSearchClient } from '../../src/sinks/opensearch/client.js';
 import { openSearchRest } from '../../src/sinks/opensearch/rest.js';
 import { OpenSearchTransport } from '../../src/sinks/opensearch/transport.js';
-import { SearchBulkSink } from '../../src/sinks/search/bulk-sink.js';
-import { bigFileDocs } from '../helpers/big-file.js';
+import { bigFileDocs, indexThroughOutage } from '../helpers/big-file.js';
 import { setupEngine } from '../../src/sinks/search/setup.js';
 
 const PORT = Number(process.env.OPENSEARCH_OUTAGE_ENGINE_PORT || 9254);
@@ -26,30 +25,12 @@ describe('the OpenSearch engine goes away during indexing', () => {
     const { engine: info } = await setupEngine(openSearchRest(client));
     expect(info.kind).toBe('opensearch');
     const docs = await bigFileDocs({ seed: 4, events: 8000, namespace: 'osoutage' });
-    const sink = new SearchBulkSink({
-      transport: new OpenSearchTransport(client),
-      deadLetterFile: '/dev/null',
-      flushCount: 300,
-      concurrency: 2,
-      retryBaseMs: 100,
-      retryMaxMs: 1000,
+    const { summary, retries } = await indexThroughOutage(new OpenSearchTransport(client), docs, 1500, async () => {
+      await stopEngine(engine);
+      await new Promise((r) => setTimeout(r, 1500));
+      await startEngine(engine);
     });
-    const unit = sink.open('big file');
-    let outage: Promise<void> | null = null;
-    for (const doc of docs) {
-      await unit.write(doc);
-      if (outage === null && sink.stats.written > 1500) {
-        outage = (async () => {
-          await stopEngine(engine);
-          await new Promise((r) => setTimeout(r, 1500));
-          await startEngine(engine);
-        })();
-      }
-    }
-    const summary = await unit.end();
-    await outage;
-    await sink.close();
-    expect(sink.stats.retries).toBeGreaterThan(0);
+    expect(retries).toBeGreaterThan(0);
     expect(summary.written + summary.duplicates).toBe(docs.length);
     expect(summary.deadLettered).toBe(0);
     const plain = new Client({ node: url });

@@ -1,6 +1,13 @@
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
-import { type BulkItemResult, BulkRequestError, type BulkTransport } from '../search/transport.js';
+import {
+  type BulkItemResult,
+  BulkRequestError,
+  type BulkTransport,
+  answerFailure,
+  clusterBlock,
+  itemResults,
+} from '../search/transport.js';
 
 /** The bulk API of Elasticsearch (and engines that answer like it) through the official client. */
 export class ElasticsearchTransport implements BulkTransport {
@@ -33,35 +40,9 @@ export class ElasticsearchTransport implements BulkTransport {
   }
 }
 
-/** The per-item results in request order, or why they cannot be matched to the documents sent. */
-export function itemResults(
-  response: { items?: unknown },
-  sent: number,
-  engine = 'Elasticsearch',
-): BulkItemResult[] | string {
-  const items: unknown[] = Array.isArray(response?.items) ? response.items : [];
-  if (items.length !== sent) {
-    return `${engine} answered a bulk request of ${sent} documents with ${items.length} item results`;
-  }
-  const results: BulkItemResult[] = [];
-  for (const entry of items) {
-    const result = (entry && typeof entry === 'object' ? Object.values(entry)[0] : undefined) as
-      | { status?: unknown; error?: { type?: string; reason?: string } }
-      | undefined;
-    const status = result?.status;
-    if (typeof status !== 'number') return `${engine} answered a bulk item without a status`;
-    results.push({ status, type: result?.error?.type ?? 'unknown', reason: result?.error?.reason ?? `HTTP ${status}` });
-  }
-  return results;
-}
-
 /** The reason of a whole-request cluster block (e.g. 403/429 `cluster_block_exception`), or null. */
 export function blockReason(err: unknown): string | null {
-  if (!(err instanceof errors.ResponseError)) return null;
-  type Cause = { type?: string; reason?: string };
-  const error = (err.body as { error?: Cause & { root_cause?: Cause[] } } | undefined)?.error;
-  const cause = [error, ...(error?.root_cause ?? [])].find((e) => e?.type === 'cluster_block_exception');
-  return cause ? (cause.reason ?? 'cluster_block_exception') : null;
+  return err instanceof errors.ResponseError ? clusterBlock(err.body) : null;
 }
 
 /** The client's error as a BulkRequestError: the only place that knows the client's error classes. */
@@ -73,15 +54,6 @@ export function requestFailure(err: unknown): BulkRequestError {
   ) {
     return new BulkRequestError(err.message, { unreachable: true }, { cause: err });
   }
-  if (err instanceof errors.ResponseError) {
-    const message = `HTTP ${err.statusCode}: ${err.message.slice(0, 300)}`;
-    const block = blockReason(err);
-    const status = err.statusCode;
-    const failure =
-      block !== null
-        ? { status, type: 'cluster_block_exception', reason: block }
-        : { status, type: (err.body as { error?: { type?: string } } | undefined)?.error?.type };
-    return new BulkRequestError(message, failure, { cause: err });
-  }
+  if (err instanceof errors.ResponseError) return answerFailure(err.statusCode ?? 0, err.body, err.message, err);
   return new BulkRequestError(err instanceof Error ? err.message : String(err), {}, { cause: err });
 }

@@ -1,6 +1,11 @@
 import { type Client, errors } from '@opensearch-project/opensearch';
-import { itemResults } from '../elasticsearch/transport.js';
-import { type BulkItemResult, BulkRequestError, type BulkTransport } from '../search/transport.js';
+import {
+  type BulkItemResult,
+  BulkRequestError,
+  type BulkTransport,
+  answerFailure,
+  itemResults,
+} from '../search/transport.js';
 
 /** The bulk API of OpenSearch through the official OpenSearch client. */
 export class OpenSearchTransport implements BulkTransport {
@@ -43,15 +48,6 @@ export function requestFailure(err: unknown): BulkRequestError {
     err instanceof errors.NoLivingConnectionsError
   )
     return new BulkRequestError(err.message, { unreachable: true }, { cause: err });
-  if (err instanceof errors.ResponseError) {
-    type Cause = { type?: string; reason?: string };
-    const error = (err.body as { error?: Cause & { root_cause?: Cause[] } } | undefined)?.error;
-    const block = [error, ...(error?.root_cause ?? [])].find((e) => e?.type === 'cluster_block_exception');
-    const status = err.statusCode;
-    const failure = block
-      ? { status, type: 'cluster_block_exception', reason: block.reason ?? 'cluster_block_exception' }
-      : { status, ...(error?.type ? { type: error.type } : {}) };
-    return new BulkRequestError(`HTTP ${status}: ${err.message.slice(0, 300)}`, failure, { cause: err });
-  }
+  if (err instanceof errors.ResponseError) return answerFailure(err.statusCode, err.body, err.message, err);
   return new BulkRequestError(err instanceof Error ? err.message : String(err), {}, { cause: err });
 }

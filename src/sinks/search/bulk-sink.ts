@@ -12,6 +12,7 @@ import {
   type SinkUnit,
   UnitTracker,
   type UnitSummary,
+  emptySinkStats,
 } from '../sink.js';
 import { classifyItem, classifyRequest } from './classify.js';
 import { appendDeadLetterFile } from './deadletter-file.js';
@@ -67,15 +68,7 @@ const PRIVILEGE_HINT = 'the API key or user needs the create_doc (or create) pri
  * Memory is bounded: one buffer plus `concurrency` requests in flight.
  */
 export class SearchBulkSink implements Sink {
-  readonly stats: SinkStats = {
-    written: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    retries: 0,
-    requests: 0,
-    queued: 0,
-    failingSince: null,
-  };
+  readonly stats: SinkStats = emptySinkStats();
   readonly #transport: BulkTransport;
   readonly #o: Required<Omit<SearchBulkSinkOptions, 'transport' | 'log'>>;
   readonly #log: Log;

@@ -48,3 +48,43 @@ export interface BulkTransport {
 export function createAction(index: string, id: string): string {
   return `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}`;
 }
+
+/** The per-item results in request order, or why they cannot be matched to the documents sent. */
+export function itemResults(
+  response: { items?: unknown },
+  sent: number,
+  engine = 'Elasticsearch',
+): BulkItemResult[] | string {
+  const items: unknown[] = Array.isArray(response?.items) ? response.items : [];
+  if (items.length !== sent) {
+    return `${engine} answered a bulk request of ${sent} documents with ${items.length} item results`;
+  }
+  const results: BulkItemResult[] = [];
+  for (const entry of items) {
+    const result = (entry && typeof entry === 'object' ? Object.values(entry)[0] : undefined) as
+      | { status?: unknown; error?: { type?: string; reason?: string } }
+      | undefined;
+    const status = result?.status;
+    if (typeof status !== 'number') return `${engine} answered a bulk item without a status`;
+    results.push({ status, type: result?.error?.type ?? 'unknown', reason: result?.error?.reason ?? `HTTP ${status}` });
+  }
+  return results;
+}
+
+type Cause = { type?: string; reason?: string };
+
+/** The reason of a cluster block (e.g. 403/429 `cluster_block_exception`) in an error answer's body, or null. */
+export function clusterBlock(body: unknown): string | null {
+  const error = (body as { error?: Cause & { root_cause?: Cause[] } } | undefined)?.error;
+  const cause = [error, ...(error?.root_cause ?? [])].find((e) => e?.type === 'cluster_block_exception');
+  return cause ? (cause.reason ?? 'cluster_block_exception') : null;
+}
+
+/** A whole bulk request the engine answered with an error status, as a BulkRequestError (either client's). */
+export function answerFailure(status: number, body: unknown, message: string, cause: unknown): BulkRequestError {
+  const block = clusterBlock(body);
+  const type = (body as { error?: Cause } | undefined)?.error?.type;
+  const failure =
+    block !== null ? { status, type: 'cluster_block_exception', reason: block } : { status, ...(type ? { type } : {}) };
+  return new BulkRequestError(`HTTP ${status}: ${message.slice(0, 300)}`, failure, { cause });
+}
