@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compressionPays } from '../src/app/wiring.js';
+import { compressionPays } from '../src/app/cluster.js';
 import type { Client } from '@elastic/elasticsearch';
 import { createElasticsearchClient } from '../src/sinks/elasticsearch/client.js';
 import {

@@ -44,7 +44,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@elastic/elasticsearch';
-import { compressionPays } from '../src/app/wiring.js';
+import { compressionPays } from '../src/app/cluster.js';
 import { createElasticsearchClient } from '../src/sinks/elasticsearch/client.js';
 import {
   CLI,

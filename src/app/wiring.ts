@@ -6,24 +6,15 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
-import {
-  type Config,
-  type DeviceConfig,
-  type ElasticsearchConfig,
-  type OpenSearchConfig,
-  effectiveOutput,
-} from '../config/schema.js';
+import { type Config, type DeviceConfig, effectiveOutput } from '../config/schema.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { DeviceClient } from '../device/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Limiter } from '../shared/limiter.js';
-import { redactUrl } from '../shared/redact.js';
 import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
-import { ElasticsearchTransport } from '../sinks/elasticsearch/transport.js';
-import { elasticsearchRest } from '../sinks/elasticsearch/rest.js';
-import type { OpenSearchConnection } from '../sinks/opensearch/client.js';
+import type { RestClient } from '../sinks/search/rest.js';
 import { type EngineInfo, detectEngine, setupEngine } from '../sinks/search/setup.js';
-import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
+import { createElasticsearchClient } from '../sinks/elasticsearch/client.js';
 import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import type { HemSimulator } from '../simulator/server.js';
@@ -31,45 +22,18 @@ import { FileStateStore, type StateStore } from '../state/store.js';
 import { ClusterStateStore } from '../state/cluster-store.js';
 import { defaultInstanceId } from '../fleet/fleet.js';
 import { DeviceCollector } from '../collector/device-collector.js';
+import { elasticsearchConnection, openConfiguredCluster } from './cluster.js';
 
-/** Where an Elasticsearch output points, for messages: the cloud id's name or the hosts, passwords redacted. */
-export function describeElasticsearch(es: ElasticsearchConfig): string {
-  return es.cloud_id ? `cloud ${es.cloud_id.split(':')[0]}` : es.hosts.map(redactUrl).join(', ');
-}
-
-/** The dead-letter file of an Elasticsearch output: configured, or under state_dir. */
 /** Where the local copies of the custody digests go. */
 export function digestDirOf(config: Config): string {
   return config.custody?.digest_dir ?? join(config.state_dir, D.digestDirName);
 }
 
+/** The dead-letter file of a search output: configured, or under state_dir. */
 export function deadLetterFileOf(config: Config): string {
   const configured = (config.output.type === 'opensearch' ? config.output.opensearch : config.output.elasticsearch)
     ?.dead_letter_file;
   return configured ?? join(config.state_dir, D.elasticsearch.deadLetterFileName);
-}
-
-export function elasticsearchConnection(es: ElasticsearchConfig): ElasticsearchConnection {
-  return {
-    hosts: es.hosts,
-    ...(es.cloud_id ? { cloudId: es.cloud_id } : {}),
-    ...(es.api_key ? { apiKey: es.api_key.reveal() } : {}),
-    ...(es.username ? { username: es.username, password: es.password?.reveal() ?? '' } : {}),
-    ...(es.bearer ? { bearer: es.bearer.reveal() } : {}),
-    ...(es.ca ? { caFile: es.ca } : {}),
-    ...(es.ca_fingerprint ? { caFingerprint: es.ca_fingerprint } : {}),
-    compression: es.compression === 'auto' ? compressionPays(es) : es.compression === 'on',
-  };
-}
-
-/** gzip costs CPU on both sides: worth it over a real network, not to a cluster on this host or on plain http. */
-export function compressionPays(es: { hosts: readonly string[]; cloud_id?: string | undefined }): boolean {
-  if (es.cloud_id) return true;
-  return es.hosts.some((h) => {
-    const url = new URL(h);
-    const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.');
-    return url.protocol === 'https:' && !local;
-  });
 }
 
 export interface Output {
@@ -98,32 +62,19 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     return { sink, description: `NDJSON files in ${file.dir}`, id: `file:${resolve(file.dir)}`, client: null };
   }
   // Both search outputs: one sink core and one setup, each over its engine's own official client.
-  const opensearch = kind === 'opensearch';
-  const out = opensearch ? config.output.opensearch! : config.output.elasticsearch!;
-  const client = opensearch ? null : createElasticsearchClient(elasticsearchConnection(config.output.elasticsearch!));
-  const os = opensearch ? await loadOpenSearch() : null;
-  const osClient = os ? os.createOpenSearchClient(openSearchConnection(config.output.opensearch!)) : null;
-  const rest = os && osClient ? os.openSearchRest(osClient) : elasticsearchRest(client!);
+  const out = kind === 'opensearch' ? config.output.opensearch! : config.output.elasticsearch!;
+  const cluster = await openConfiguredCluster(kind, config.output);
   let engine: EngineInfo;
-  if (out.setup) {
-    const stateIndex = stateIndexOf(config);
-    const setup = await setupEngine(rest, { retention: out.retention, ...(stateIndex ? { stateIndex } : {}) });
-    engine = setup.engine;
-    const changed = setup.actions.filter((a) => a.action === 'create' || a.action === 'update');
-    for (const a of setup.actions.filter((x) => x.action === 'unsupported'))
-      log.warn(
-        { asset: `${a.kind} ${a.name}` },
-        'the cluster lacks the Index State Management plugin: retention is not enforced',
-      );
-    log.info(
-      { engine: `${engine.kind} ${engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) },
-      changed.length > 0 ? 'index templates installed' : 'index templates up to date',
-    );
-  } else {
-    engine = await detectEngine(rest);
+  try {
+    engine = out.setup
+      ? await installAssets(cluster.rest, config, out.retention, log)
+      : await detectEngine(cluster.rest);
+  } catch (err) {
+    await cluster.close();
+    throw err;
   }
   const sink = new SearchBulkSink({
-    transport: os && osClient ? new os.OpenSearchTransport(osClient) : new ElasticsearchTransport(client!),
+    transport: cluster.transport,
     flushBytes: out.flush_bytes,
     flushCount: out.flush_count,
     flushIntervalMs: out.flush_interval,
@@ -131,39 +82,30 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     deadLetterFile: deadLetterFileOf(config),
     log: log.child({ component: 'output' }),
   });
-  const where = opensearch
-    ? `OpenSearch ${out.hosts.map(redactUrl).join(', ')}`
-    : `Elasticsearch ${describeElasticsearch(config.output.elasticsearch!)}`;
   return {
     sink,
     id: `${kind}:${engine.clusterUuid}`,
-    description: `${where} (data streams logs-encedo_hem.*)`,
-    client,
-    close: async () => {
-      await client?.close();
-      await osClient?.close();
-    },
+    description: `${cluster.where} (data streams logs-encedo_hem.*)`,
+    client: cluster.client,
+    close: () => cluster.close(),
   };
 }
 
-/** The OpenSearch output's modules, loaded only when that output is used (its client costs 0.1 s to load). */
-export async function loadOpenSearch() {
-  const [client, rest, transport] = await Promise.all([
-    import('../sinks/opensearch/client.js'),
-    import('../sinks/opensearch/rest.js'),
-    import('../sinks/opensearch/transport.js'),
-  ]);
-  return { ...client, ...rest, ...transport };
-}
-
-export function openSearchConnection(os: OpenSearchConfig): OpenSearchConnection {
-  return {
-    hosts: os.hosts,
-    ...(os.username ? { username: os.username, password: os.password?.reveal() ?? '' } : {}),
-    ...(os.aws_sigv4 ? { awsSigv4: os.aws_sigv4 } : {}),
-    ...(os.ca ? { caFile: os.ca } : {}),
-    compression: os.compression === 'auto' ? compressionPays(os) : os.compression === 'on',
-  };
+/** `setup: true` of a search output: templates, pipeline and lifecycle policy installed or upgraded, logged. */
+async function installAssets(rest: RestClient, config: Config, retention: string, log: Logger): Promise<EngineInfo> {
+  const stateIndex = stateIndexOf(config);
+  const setup = await setupEngine(rest, { retention, ...(stateIndex ? { stateIndex } : {}) });
+  const changed = setup.actions.filter((a) => a.action === 'create' || a.action === 'update');
+  for (const a of setup.actions.filter((x) => x.action === 'unsupported'))
+    log.warn(
+      { asset: `${a.kind} ${a.name}` },
+      'the cluster lacks the Index State Management plugin: retention is not enforced',
+    );
+  log.info(
+    { engine: `${setup.engine.kind} ${setup.engine.version}`, changed: changed.map((a) => `${a.action} ${a.name}`) },
+    changed.length > 0 ? 'index templates installed' : 'index templates up to date',
+  );
+  return setup.engine;
 }
 
 /** Files streaming from devices into the output at once, across all devices (see DeviceCollectorOptions.streams). */

@@ -1,9 +1,9 @@
 /**
  * Reads back what the forwarder wrote: custody digests in chain order and each file's documents in line order,
  * page by page with `search_after` (memory: one page). Sorts are on fields of the documents, never on `_id`
- * (Elasticsearch 8+ refuses that by default).
+ * (Elasticsearch 8+ refuses that by default). Plain search DSL over the RestClient seam, so either engine serves it.
  */
-import type { Client } from '@elastic/elasticsearch';
+import type { RestClient } from '../sinks/search/rest.js';
 import { AUDIT_DATASET } from '../ecs/audit-shape.js';
 import { CUSTODY_DATASET } from '../ecs/custody.js';
 
@@ -14,6 +14,19 @@ export const MAX_SAME_LINE = 1000;
 const C = 'encedo_hem.custody';
 const CHAIN_SORT = [`${C}.body.chain.device`, `${C}.body.chain.output`, `${C}.body.chain.position`, `${C}.hash`];
 const LINE = 'encedo_hem.log.line';
+
+interface SearchAnswer {
+  readonly hits: {
+    readonly total?: number | { value: number };
+    readonly hits: readonly { _id?: string; _index: string; _source?: unknown; sort?: unknown[] }[];
+  };
+  readonly aggregations?: Record<string, unknown>;
+}
+
+/** A search the engine refused (HTTP status and reason): the audit cannot go on without its answer. */
+export class ClusterReadError extends Error {
+  override readonly name = 'ClusterReadError';
+}
 
 interface CompositeAggregate {
   readonly buckets: readonly { key: Record<string, unknown>; doc_count: number }[];
@@ -44,9 +57,21 @@ export interface DigestFilter {
 
 export class ClusterReader {
   constructor(
-    readonly client: Client,
+    readonly rest: RestClient,
     readonly namespace = '*',
   ) {}
+
+  /** One search; missing indices match nothing (a namespace without data is not an error). */
+  async #query(index: string, body: Record<string, unknown>): Promise<SearchAnswer> {
+    const path = `/${index}/_search?ignore_unavailable=true&allow_no_indices=true`;
+    const { status, body: answer } = await this.rest.request('POST', path, body);
+    if (status !== 200) {
+      const error = (answer as { error?: { type?: string; reason?: string } } | null)?.error;
+      const why = status === 401 ? 'credentials rejected' : status === 403 ? 'permission denied' : error?.reason;
+      throw new ClusterReadError(`searching ${index} failed: HTTP ${status}${why ? ` (${why})` : ''}`);
+    }
+    return answer as SearchAnswer;
+  }
 
   get #custodyIndex(): string {
     return `logs-${CUSTODY_DATASET}-${this.namespace}`;
@@ -82,8 +107,8 @@ export class ClusterReader {
    */
   async refresh(): Promise<void> {
     const index = [this.#custodyIndex, this.#auditIndex, `logs-encedo_hem.integrity-${this.namespace}`];
-    await this.client.indices
-      .refresh({ index, ignore_unavailable: true, allow_no_indices: true })
+    await this.rest
+      .request('POST', `/${index.join(',')}/_refresh?ignore_unavailable=true&allow_no_indices=true`)
       .catch(() => undefined);
   }
 
@@ -153,11 +178,8 @@ export class ClusterReader {
   async *fileClaims(): AsyncGenerator<{ serial: string; fileId: string; count: number }> {
     let after: Record<string, unknown> | undefined;
     for (;;) {
-      const r = await this.client.search({
-        index: this.#auditIndex,
+      const r = await this.#query(this.#auditIndex, {
         size: 0,
-        ignore_unavailable: true,
-        allow_no_indices: true,
         aggs: {
           claims: {
             composite: {
@@ -170,7 +192,7 @@ export class ClusterReader {
             },
           },
         },
-      } as never);
+      });
       const agg = (r.aggregations as { claims?: CompositeAggregate } | undefined)?.claims;
       const buckets = agg?.buckets ?? [];
       for (const b of buckets) {
@@ -208,14 +230,7 @@ export class ClusterReader {
     query: Record<string, unknown>,
     size: number,
   ): Promise<{ documents: StoredDocument[]; total: number }> {
-    const r = await this.client.search({
-      index,
-      query,
-      size,
-      track_total_hits: true,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-    });
+    const r = await this.#query(index, { query, size, track_total_hits: true });
     const total = typeof r.hits.total === 'number' ? r.hits.total : (r.hits.total?.value ?? 0);
     return { documents: r.hits.hits.map(toStored), total };
   }
@@ -227,15 +242,12 @@ export class ClusterReader {
   ): AsyncGenerator<StoredDocument> {
     let after: unknown[] | undefined;
     for (;;) {
-      const r = await this.client.search({
-        index,
+      const r = await this.#query(index, {
         query,
-        sort: sort as never,
+        sort,
         size: PAGE,
         track_total_hits: false,
-        ignore_unavailable: true,
-        allow_no_indices: true,
-        ...(after ? { search_after: after as never } : {}),
+        ...(after ? { search_after: after } : {}),
       });
       const hits = r.hits.hits;
       for (const hit of hits) yield toStored(hit);
@@ -251,20 +263,17 @@ export class ClusterReader {
     size: number,
     searchAfter: number | null = null,
   ): Promise<StoredDocument[]> {
-    const r = await this.client.search({
-      index,
+    const r = await this.#query(index, {
       query,
       size,
       ...(searchAfter !== null ? { search_after: [searchAfter] } : {}),
       track_total_hits: false,
-      ignore_unavailable: true,
-      allow_no_indices: true,
-      ...(sort ? { sort: sort as never } : {}),
+      ...(sort ? { sort } : {}),
     });
     return r.hits.hits.map(toStored);
   }
 }
 
-function toStored(hit: { _id?: string | null; _index: string; _source?: unknown }): StoredDocument {
+function toStored(hit: SearchAnswer['hits']['hits'][number]): StoredDocument {
   return { id: hit._id ?? '', index: hit._index, source: (hit._source ?? {}) as Record<string, unknown> };
 }

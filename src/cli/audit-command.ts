@@ -13,6 +13,7 @@ import { runAudit } from '../audit/run-audit.js';
 import { custodyFingerprint } from '../custody/signing.js';
 import { PACKAGE_VERSION } from '../shared/package-info.js';
 import { redactUrls } from '../shared/redact.js';
+import { detectEngine } from '../sinks/search/setup.js';
 import { readCustodyKey } from '../state/custody-key.js';
 import { EXIT_INVALID, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { COMMANDS } from './commands.js';
@@ -35,9 +36,10 @@ export async function auditCommand(argv: string[], out: Output): Promise<number>
   if (values.namespace !== undefined && !/^[a-z0-9_]{1,100}$/.test(values.namespace)) {
     throw new UsageError(`--namespace ${JSON.stringify(values.namespace)} is not a data stream namespace`);
   }
-  const cluster = clusterFrom(values, out, AUDIT_USAGE);
-  if (!cluster) return EXIT_USAGE;
-  const { client, where, config } = cluster;
+  const opened = await clusterFrom(values, out, AUDIT_USAGE);
+  if (!opened) return EXIT_USAGE;
+  const { cluster, config } = opened;
+  const where = cluster.where;
   try {
     const trusted = await trustedKeys(values['public-key'] ?? [], config);
     const digestDir = values['digest-dir'] ?? (config && existsSync(digestDirOf(config)) ? digestDirOf(config) : null);
@@ -49,7 +51,7 @@ export async function auditCommand(argv: string[], out: Output): Promise<number>
     };
     let uuid: string;
     try {
-      uuid = (await client.info()).cluster_uuid;
+      uuid = (await detectEngine(cluster.rest)).clusterUuid;
     } catch (err) {
       out.error(`audit: cannot reach ${where}: ${redactUrls((err as Error).message)}`);
       return EXIT_USAGE;
@@ -57,10 +59,10 @@ export async function auditCommand(argv: string[], out: Output): Promise<number>
     const local = digestDir ? await readLocalDigests(digestDir, filter) : null;
     for (const line of local?.unreadable ?? []) out.error(`audit: ${line}`);
     const report = await runAudit({
-      reader: new ClusterReader(client, values.namespace ?? '*'),
+      reader: new ClusterReader(cluster.rest, values.namespace ?? '*'),
       trusted,
       local,
-      output: `elasticsearch:${uuid}`,
+      output: `${cluster.kind}:${uuid}`,
       filter,
       source: where,
       digestDir,
@@ -81,7 +83,7 @@ export async function auditCommand(argv: string[], out: Output): Promise<number>
     out.error(`audit: ${redactUrls(message.split('\n')[0] ?? message)}`);
     return EXIT_USAGE;
   } finally {
-    await client.close();
+    await cluster.close();
   }
 }
 
@@ -133,7 +135,7 @@ async function trustedKeys(given: readonly string[], config: Config | undefined)
   }
   if (given.length === 0) {
     if (!config)
-      throw new UsageError('--public-key KEY is required with --elasticsearch: pin the key `custody key` printed');
+      throw new UsageError('--public-key KEY is required without --config: pin the key `custody key` printed');
     const own = await readCustodyKey(config.state_dir, config.custody?.signing_key);
     if (!own) throw new UsageError(`no custody key in ${config.state_dir} (has \`run\` run?); pass --public-key KEY`);
     keys.set(own.fingerprint, own.publicKey);

@@ -33,6 +33,11 @@ const ES_URL = {
   value: 'URL',
   help: 'the cluster, instead of a config; credentials from ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD',
 } as const;
+const OS_URL = {
+  type: 'string',
+  value: 'URL',
+  help: 'an OpenSearch cluster, instead of a config; credentials from OPENSEARCH_USERNAME/PASSWORD',
+} as const;
 const KEY = { type: 'string', value: 'BASE64', help: "the device's logger public key (Ed25519, base64)" } as const;
 const KEY_FILE = { type: 'string', value: 'PATH', help: 'a file holding the logger public key' } as const;
 const JSON_OUT = { type: 'boolean', default: false, help: 'print JSON instead of text' } as const;
@@ -104,11 +109,12 @@ export const COMMANDS = {
   audit: {
     summary: 'prove the indexed audit trail complete and unaltered against the signed custody digests',
     usage:
-      'hem-forwarder audit (--config FILE | --elasticsearch URL) [--public-key KEY]... [--digest-dir DIR] ' +
-      '[--device NAME] [--since T] [--until T] [--namespace NS] [--json] [--report FILE.html]',
+      'hem-forwarder audit (--config FILE | --elasticsearch URL | --opensearch URL) [--public-key KEY]... ' +
+      '[--digest-dir DIR] [--device NAME] [--since T] [--until T] [--namespace NS] [--json] [--report FILE.html]',
     options: {
       config: CONFIG,
       elasticsearch: ES_URL,
+      opensearch: OS_URL,
       'public-key': {
         type: 'string',
         multiple: true,
@@ -157,10 +163,13 @@ export const COMMANDS = {
   },
   setup: {
     summary: 'install or upgrade the index templates, lifecycle policy, dashboards and rules',
-    usage: 'hem-forwarder setup [--config FILE | --elasticsearch URL] [--kibana URL] [--dry-run] [--retention 365d]',
+    usage:
+      'hem-forwarder setup [--config FILE | --elasticsearch URL | --opensearch URL] [--kibana URL] ' +
+      '[--dry-run] [--retention 365d]',
     options: {
       config: CONFIG,
       elasticsearch: ES_URL,
+      opensearch: OS_URL,
       kibana: { type: 'string', value: 'URL', help: 'also import the dashboards and detection rules' },
       'dry-run': { type: 'boolean', default: false, help: 'say what would change, change nothing' },
       retention: {
@@ -177,11 +186,12 @@ export const COMMANDS = {
   import: {
     summary: 'verify, map and index log files from disk',
     usage:
-      'hem-forwarder import (--config FILE | --elasticsearch URL) (--key BASE64 | --key-file PATH) --serial S ' +
-      '[--namespace N] [--dead-letter-file PATH] FILE...',
+      'hem-forwarder import (--config FILE | --elasticsearch URL | --opensearch URL) ' +
+      '(--key BASE64 | --key-file PATH) --serial S [--namespace N] [--dead-letter-file PATH] FILE...',
     options: {
       config: CONFIG,
       elasticsearch: ES_URL,
+      opensearch: OS_URL,
       key: KEY,
       'key-file': KEY_FILE,
       serial: { type: 'string', value: 'S', help: "the device's serial number (required)" },

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { redactUrl } from '../shared/redact.js';
 import { DEFAULTS as D } from '../config/defaults.js';
-import { createStore, describeElasticsearch, elasticsearchConnection, instanceIdOf } from '../app/wiring.js';
+import { createStore, instanceIdOf } from '../app/wiring.js';
+import { describeElasticsearch, elasticsearchConnection } from '../app/cluster.js';
 import { ClusterStateError, ClusterStateStore } from '../state/cluster-store.js';
 import { createElasticsearchClient } from '../sinks/elasticsearch/client.js';
 import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';

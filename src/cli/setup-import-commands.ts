@@ -1,15 +1,14 @@
 import { join } from 'node:path';
 import { createReadStream, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Client, errors } from '@elastic/elasticsearch';
 import { type Config, effectiveOutput } from '../config/schema.js';
 import { type IngestedFile, ingestFile } from '../collector/ingest-file.js';
 import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
-import { ElasticsearchBulkSink } from '../sinks/elasticsearch/bulk-sink.js';
-import { connectionFromEnv, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
-import { type EngineInfo, type SetupAction, SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
-import { setupEngine } from '../sinks/search/setup.js';
+import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
+import { connectionFromEnv } from '../sinks/elasticsearch/client.js';
+import { RestUnreachableError } from '../sinks/search/rest.js';
+import { type EngineInfo, type SetupAction, SetupError, setupEngine } from '../sinks/search/setup.js';
 import { SinkError } from '../sinks/sink.js';
 import { ForwarderError } from '../shared/errors.js';
 import { HashingTap } from '../shared/hashing-tap.js';
@@ -20,49 +19,66 @@ import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
+import { deadLetterFileOf, stateIndexOf } from '../app/wiring.js';
 import {
-  deadLetterFileOf,
-  describeElasticsearch,
-  elasticsearchConnection,
-  loadOpenSearch,
-  openSearchConnection,
-  stateIndexOf,
-} from '../app/wiring.js';
+  type SearchCluster,
+  openConfiguredCluster,
+  openElasticsearch,
+  openOpenSearch,
+  openSearchConnectionFromEnv,
+} from '../app/cluster.js';
 import { redactUrl, redactUrls } from '../shared/redact.js';
 
 export const SETUP_USAGE = COMMANDS.setup.usage;
 export const IMPORT_USAGE = COMMANDS.import.usage;
 const ENV_NOTE =
-  'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ' +
-  'ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_BEARER; ELASTICSEARCH_CA_FILE or ' +
-  'ELASTICSEARCH_CA_FINGERPRINT for TLS';
+  'credentials come from ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD, or ' +
+  'ELASTICSEARCH_BEARER, ELASTICSEARCH_CA_FILE or ELASTICSEARCH_CA_FINGERPRINT for TLS; for --opensearch ' +
+  'from OPENSEARCH_USERNAME, OPENSEARCH_PASSWORD and OPENSEARCH_CA_FILE';
 
-/** The cluster from `--config` (its output.elasticsearch section) or from `--elasticsearch URL`. */
-export function clusterFrom(
-  values: { config?: string | undefined; elasticsearch?: string | undefined },
+export interface CommandCluster {
+  readonly cluster: SearchCluster;
+  readonly retention?: string;
+  readonly deadLetterFile?: string;
+  readonly config?: Config;
+}
+
+/**
+ * The cluster from `--config` (its search output: output.opensearch when that is the output, else
+ * output.elasticsearch), from `--elasticsearch URL` or from `--opensearch URL`.
+ */
+export async function clusterFrom(
+  values: { config?: string | undefined; elasticsearch?: string | undefined; opensearch?: string | undefined },
   out: Output,
   usage: string,
-): { client: Client; where: string; retention?: string; deadLetterFile?: string; config?: Config } | null {
-  if (values.config && values.elasticsearch) throw new UsageError('give either --config or --elasticsearch, not both');
+): Promise<CommandCluster | null> {
+  const given = (['config', 'elasticsearch', 'opensearch'] as const).filter((k) => values[k] !== undefined);
+  if (given.length > 1) throw new UsageError(`give one of --${given.join(', --')}, not several`);
   if (values.config) {
     const loaded = loadOrReport(values.config, out, usage);
     if (!loaded) return null;
-    const es = loaded.config.output.elasticsearch;
-    if (!es || (es.hosts.length === 0 && !es.cloud_id))
-      throw new UsageError(`${values.config}: output.elasticsearch.hosts (or cloud_id) is not set`);
-    const where = describeElasticsearch(es);
-    const client = createElasticsearchClient(elasticsearchConnection(es));
     const { config } = loaded;
-    return { client, where, retention: es.retention, deadLetterFile: deadLetterFileOf(config), config };
+    const kind = effectiveOutput(config) === 'opensearch' ? 'opensearch' : 'elasticsearch';
+    const section = kind === 'opensearch' ? config.output.opensearch! : config.output.elasticsearch;
+    if (!section || (section.hosts.length === 0 && !('cloud_id' in section && section.cloud_id)))
+      throw new UsageError(
+        `${values.config}: output.${kind}.hosts${kind === 'elasticsearch' ? ' (or cloud_id)' : ''} is not set`,
+      );
+    const cluster = await openConfiguredCluster(kind, config.output);
+    return { cluster, retention: section.retention, deadLetterFile: deadLetterFileOf(config), config };
   }
-  const url = values.elasticsearch;
-  if (!url) throw new UsageError(`--config FILE or --elasticsearch URL is required (${ENV_NOTE})`);
+  const url = values.elasticsearch ?? values.opensearch;
+  if (!url) throw new UsageError(`--config FILE, --elasticsearch URL or --opensearch URL is required (${ENV_NOTE})`);
+  const flag = values.elasticsearch ? '--elasticsearch' : '--opensearch';
   try {
     new URL(url);
   } catch {
-    throw new UsageError(`--elasticsearch: ${redactUrls(JSON.stringify(url))} is not a URL`);
+    throw new UsageError(`${flag}: ${redactUrls(JSON.stringify(url))} is not a URL`);
   }
-  return { client: createElasticsearchClient(connectionFromEnv(url)), where: redactUrl(url) };
+  const cluster = values.elasticsearch
+    ? openElasticsearch(connectionFromEnv(url), redactUrl(url))
+    : await openOpenSearch(openSearchConnectionFromEnv(url));
+  return { cluster };
 }
 
 export async function setupCommand(argv: string[], out: Output): Promise<number> {
@@ -75,36 +91,28 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
   const loaded = values.config ? loadOrReport(values.config, out, SETUP_USAGE) : null;
   if (values.config && !loaded) return EXIT_USAGE;
   const kibana = kibanaFrom(values.kibana, loaded?.config.kibana);
-  if (loaded && effectiveOutput(loaded.config) === 'opensearch' && values.elasticsearch === undefined) {
-    try {
-      await setupOpenSearch(loaded.config, values['dry-run'], values.retention, out);
-      if (kibana) await setupKibana(kibana, values['dry-run'], out);
-      return EXIT_OK;
-    } catch (err) {
-      if (!(err instanceof SetupError || err instanceof KibanaError)) throw err;
-      out.error(`setup: ${redactUrls(err.message)}`);
-      return EXIT_INVALID;
-    }
-  }
+  const output = loaded?.config.output;
   const wantsCluster =
     values.elasticsearch !== undefined ||
-    (loaded !== null &&
-      (loaded.config.output.elasticsearch?.hosts.length || loaded.config.output.elasticsearch?.cloud_id));
+    values.opensearch !== undefined ||
+    (loaded !== null && effectiveOutput(loaded.config) === 'opensearch') ||
+    Boolean(output?.elasticsearch?.hosts.length || output?.elasticsearch?.cloud_id);
   if (!wantsCluster && !kibana) throw new UsageError(`nothing to set up; usage: ${SETUP_USAGE}`);
   try {
     if (wantsCluster) {
-      const cluster = clusterFrom(values, out, SETUP_USAGE);
-      if (!cluster) return EXIT_USAGE;
+      const opened = await clusterFrom(values, out, SETUP_USAGE);
+      if (!opened) return EXIT_USAGE;
       try {
-        const stateIndex = cluster.config && stateIndexOf(cluster.config);
+        const stateIndex = opened.config && stateIndexOf(opened.config);
+        const retention = values.retention ?? opened.retention;
         const options = {
           dryRun: values['dry-run'],
           ...(stateIndex ? { stateIndex } : {}),
-          ...((values.retention ?? cluster.retention) ? { retention: values.retention ?? cluster.retention } : {}),
+          ...(retention ? { retention } : {}),
         };
-        await setupElasticsearch(cluster.client, options, out);
+        await report(await setupEngine(opened.cluster.rest, options), values['dry-run'], out);
       } finally {
-        await cluster.client.close();
+        await opened.cluster.close();
       }
     }
     if (kibana) await setupKibana(kibana, values['dry-run'], out);
@@ -116,27 +124,6 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
     }
     throw err;
   }
-}
-
-/** `setup --config` for an OpenSearch output: the same assets through the OpenSearch client. */
-async function setupOpenSearch(config: Config, dryRun: boolean, retention: string | undefined, out: Output) {
-  const os = config.output.opensearch!;
-  const { createOpenSearchClient, openSearchRest } = await loadOpenSearch();
-  const client = createOpenSearchClient(openSearchConnection(os));
-  try {
-    const result = await setupEngine(openSearchRest(client), { dryRun, retention: retention ?? os.retention });
-    await report(result, dryRun, out);
-  } finally {
-    await client.close();
-  }
-}
-
-async function setupElasticsearch(
-  client: Client,
-  options: { dryRun: boolean; retention?: string; stateIndex?: string },
-  out: Output,
-): Promise<void> {
-  await report(await setupCluster(client, options), options.dryRun, out);
 }
 
 async function report(
@@ -218,17 +205,22 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   const nsError = namespaceError(values.namespace);
   if (nsError) throw new UsageError(`--namespace: ${nsError}`);
   const key = await loadLoggerKey(values);
-  const cluster = clusterFrom(values, out, IMPORT_USAGE);
-  if (!cluster) return EXIT_USAGE;
-  const { client, where } = cluster;
+  const opened = await clusterFrom(values, out, IMPORT_USAGE);
+  if (!opened) return EXIT_USAGE;
+  const { cluster } = opened;
   // As `run` would: the config's dead_letter_file or state_dir, else the default state_dir.
   const deadLetterFile =
-    values['dead-letter-file'] ?? cluster.deadLetterFile ?? join(D.stateDir, D.elasticsearch.deadLetterFileName);
-  const sink = new ElasticsearchBulkSink({ client, deadLetterFile });
+    values['dead-letter-file'] ?? opened.deadLetterFile ?? join(D.stateDir, D.elasticsearch.deadLetterFileName);
+  const sink = new SearchBulkSink({ transport: cluster.transport, deadLetterFile });
   let exit = EXIT_OK;
   try {
-    if (!(await client.indices.existsIndexTemplate({ name: 'logs-encedo_hem.audit' }))) {
+    const templates = await cluster.rest.request('GET', '/_index_template/logs-encedo_hem.audit');
+    if (templates.status === 404) {
       out.error('import: the index templates are not installed; run hem-forwarder setup first');
+      return EXIT_USAGE;
+    }
+    if (templates.status !== 200) {
+      out.error(`import: ${cluster.where}: ${describeRefusal(templates.status)}`);
       return EXIT_USAGE;
     }
     for (const file of positionals) {
@@ -268,26 +260,21 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       out.error(`import: ${redactUrls(err.message)}`);
       return EXIT_USAGE;
     }
-    // Unreachable, timed out, refused: an I/O error of the command, one line (exit 2 like other I/O errors).
-    if (err instanceof errors.ElasticsearchClientError) {
-      out.error(`import: Elasticsearch at ${where}: ${describeClientError(err)}`);
+    // Unreachable or timed out: an I/O error of the command, one line (exit 2 like other I/O errors).
+    if (err instanceof RestUnreachableError) {
+      out.error(`import: ${cluster.where}: unreachable (${redactUrls(err.message.split('\n')[0]!.slice(0, 300))})`);
       return EXIT_USAGE;
     }
     throw err;
   } finally {
-    await client.close();
+    await cluster.close();
   }
 }
 
-function describeClientError(err: InstanceType<typeof errors.ElasticsearchClientError>): string {
-  if (err instanceof errors.ResponseError) {
-    if (err.statusCode === 401) return 'the credentials were rejected (401)';
-    if (err.statusCode === 403) return 'permission denied (403)';
-    return `HTTP ${err.statusCode ?? '?'}: ${redactUrls(err.message.split('\n')[0]!.slice(0, 300))}`;
-  }
-  const unreachable = err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError;
-  const why = redactUrls(err.message.split('\n')[0]!.slice(0, 300));
-  if (unreachable) return `unreachable (${why})`;
-  if (err instanceof errors.TimeoutError) return `no answer in time (${why})`;
-  return why;
+/** An engine's refusal of a read, in words a user can act on. */
+export function describeRefusal(status: number, body?: unknown): string {
+  if (status === 401) return 'the credentials were rejected (401)';
+  if (status === 403) return 'permission denied (403)';
+  const reason = (body as { error?: { reason?: string } } | undefined)?.error?.reason;
+  return `HTTP ${status}${reason ? `: ${redactUrls(reason.slice(0, 300))}` : ''}`;
 }

@@ -166,7 +166,7 @@ describe('one-line errors', () => {
     const args = ['import', '--elasticsearch', 'http://elastic:changeme@127.0.0.1:1', '--key', key];
     const r = runCli([...args, '--serial', 'x', log], { timeoutMs: 30_000 });
     expect(r.status).toBe(2);
-    expect(oneLine(r.stderr)).toContain('hem-forwarder: import: Elasticsearch at http://***@127.0.0.1:1: unreachable');
+    expect(oneLine(r.stderr)).toContain('hem-forwarder: import: Elasticsearch http://***@127.0.0.1:1: unreachable');
     expect(r.stderr).not.toContain('changeme');
   });
 

@@ -276,7 +276,7 @@ describe('state: the shared store and its leases', () => {
 
 describe('compression: auto', () => {
   it('is off for plain http and loopback, on for a remote https host or Elastic Cloud', async () => {
-    const { compressionPays } = await import('../../src/app/wiring.js');
+    const { compressionPays } = await import('../../src/app/cluster.js');
     expect(compressionPays({ hosts: ['http://127.0.0.1:9200'] })).toBe(false);
     expect(compressionPays({ hosts: ['https://localhost:9200'] })).toBe(false);
     expect(compressionPays({ hosts: ['http://es.example.com:9200'] })).toBe(false);
