@@ -1,7 +1,6 @@
 // A search cluster as the commands see it: either engine (Elasticsearch or OpenSearch) behind the two
-// engine-neutral seams, RestClient (setup, audit, import's checks) and BulkTransport (the bulk sink), each
-// over that engine's own official client with its auth and TLS.
-import type { Client } from '@elastic/elasticsearch';
+// engine-neutral seams, RestClient (setup, the custody audit, the fleet's state store) and BulkTransport (the
+// bulk sink), each over that engine's own official client with its auth and TLS.
 import type { ElasticsearchConfig, OpenSearchConfig } from '../config/schema.js';
 import { redactUrl } from '../shared/redact.js';
 import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
@@ -19,8 +18,6 @@ export interface SearchCluster {
   readonly where: string;
   readonly rest: RestClient;
   readonly transport: BulkTransport;
-  /** The Elasticsearch client, for what only that output has (the fleet's state store); null for OpenSearch. */
-  readonly client: Client | null;
   close(): Promise<void>;
 }
 
@@ -79,7 +76,6 @@ export function openElasticsearch(connection: ElasticsearchConnection, where: st
     where: `Elasticsearch ${where}`,
     rest: elasticsearchRest(client),
     transport: new ElasticsearchTransport(client),
-    client,
     close: () => client.close(),
   };
 }
@@ -92,7 +88,6 @@ export async function openOpenSearch(connection: OpenSearchConnection): Promise<
     where: `OpenSearch ${connection.hosts.map(redactUrl).join(', ')}`,
     rest: os.openSearchRest(client),
     transport: new os.OpenSearchTransport(client),
-    client: null,
     close: () => client.close(),
   };
 }

@@ -4,7 +4,6 @@ import type { CustodyOptions } from '../collector/custody-digest.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
 import { type Config, type DeviceConfig, effectiveOutput } from '../config/schema.js';
 import { DEFAULTS as D } from '../config/defaults.js';
@@ -14,7 +13,6 @@ import { Limiter } from '../shared/limiter.js';
 import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
 import type { RestClient } from '../sinks/search/rest.js';
 import { type EngineInfo, detectEngine, setupEngine } from '../sinks/search/setup.js';
-import { createElasticsearchClient } from '../sinks/elasticsearch/client.js';
 import { NdjsonSink } from '../sinks/ndjson-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import type { HemSimulator } from '../simulator/server.js';
@@ -22,7 +20,7 @@ import { FileStateStore, type StateStore } from '../state/store.js';
 import { ClusterStateStore } from '../state/cluster-store.js';
 import { defaultInstanceId } from '../fleet/fleet.js';
 import { DeviceCollector } from '../collector/device-collector.js';
-import { elasticsearchConnection, openConfiguredCluster } from './cluster.js';
+import { openConfiguredCluster } from './cluster.js';
 
 /** Where the local copies of the custody digests go. */
 export function digestDirOf(config: Config): string {
@@ -47,19 +45,19 @@ export interface Output {
    * `file:<absolute dir>` or `stdout`.
    */
   readonly id: string;
-  /** The Elasticsearch client (the fleet's state store and the custody audit use it); null for other outputs. */
-  readonly client: Client | null;
+  /** The cluster's REST seam (the fleet's state store uses it); null for the file and stdout outputs. */
+  readonly rest: RestClient | null;
 }
 
 /** The configured output; for Elasticsearch, templates are installed first unless `setup: false`. */
 export async function createOutput(config: Config, log: Logger): Promise<Output> {
   const kind = effectiveOutput(config);
   if (kind === 'stdout')
-    return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', id: 'stdout', client: null };
+    return { sink: NdjsonSink.toStream(process.stdout), description: 'stdout (NDJSON)', id: 'stdout', rest: null };
   if (kind === 'file') {
     const file = config.output.file ?? { dir: D.file.dir, max_bytes: D.file.maxBytes };
     const sink = NdjsonSink.toFiles({ dir: file.dir, maxBytes: file.max_bytes });
-    return { sink, description: `NDJSON files in ${file.dir}`, id: `file:${resolve(file.dir)}`, client: null };
+    return { sink, description: `NDJSON files in ${file.dir}`, id: `file:${resolve(file.dir)}`, rest: null };
   }
   // Both search outputs: one sink core and one setup, each over its engine's own official client.
   const out = kind === 'opensearch' ? config.output.opensearch! : config.output.elasticsearch!;
@@ -86,7 +84,7 @@ export async function createOutput(config: Config, log: Logger): Promise<Output>
     sink,
     id: `${kind}:${engine.clusterUuid}`,
     description: `${cluster.where} (data streams logs-encedo_hem.*)`,
-    client: cluster.client,
+    rest: cluster.rest,
     close: () => cluster.close(),
   };
 }
@@ -208,24 +206,24 @@ export function instanceIdOf(config: Config): string {
   return config.state.instance_id ?? defaultInstanceId();
 }
 
-/** The index of the shared state (state.store: elasticsearch), or null with the file store. */
+/** The index of the shared state (state.store: elasticsearch or opensearch), or null with the file store. */
 export function stateIndexOf(config: Config): string | null {
-  return config.state.store === 'elasticsearch' ? D.fleet.index : null;
+  return config.state.store === 'file' ? null : D.fleet.index;
 }
 
 /**
- * The configured state store. In the cluster it uses `client` (else one of its own, closed by `close`) and
+ * The configured state store. In the cluster it uses `rest` (else a client of its own, closed by `close`) and
  * writes as the lease holder `instance`, or holds no lease (the `state` commands) when it is null.
  */
-export function createStore(
+export async function createStore(
   config: Config,
-  options: { client?: Client; instance?: string | null } = {},
-): StateStore & { close?: () => Promise<void> } {
+  options: { rest?: RestClient | null; instance?: string | null } = {},
+): Promise<StateStore & { close?: () => Promise<void> }> {
   const index = stateIndexOf(config);
-  if (index === null) return new FileStateStore(config.state_dir);
-  const own = options.client ? null : createElasticsearchClient(elasticsearchConnection(config.output.elasticsearch!));
+  if (index === null || config.state.store === 'file') return new FileStateStore(config.state_dir);
+  const own = options.rest ? null : await openConfiguredCluster(config.state.store, config.output);
   const store = new ClusterStateStore({
-    client: options.client ?? own!,
+    rest: options.rest ?? own!.rest,
     index,
     fleet: config.state.fleet,
     instance: options.instance ?? null,

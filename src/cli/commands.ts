@@ -79,11 +79,11 @@ export const COMMANDS = {
   state: {
     summary: 'show or reset checkpoints, accept a changed logger key, or move the state into the cluster',
     usage:
-      'hem-forwarder state (show [DEVICE] | reset DEVICE | accept-key DEVICE | migrate --to elasticsearch) ' +
-      '--config FILE',
+      'hem-forwarder state (show [DEVICE] | reset DEVICE | accept-key DEVICE | ' +
+      'migrate --to (elasticsearch | opensearch)) --config FILE',
     options: {
       config: CONFIG,
-      to: { type: 'string', value: 'STORE', help: 'with migrate: elasticsearch (the only target)' },
+      to: { type: 'string', value: 'STORE', help: "with migrate: the output's cluster, elasticsearch or opensearch" },
     },
     examples: ['hem-forwarder state show --config config.yaml', 'hem-forwarder state accept-key hem1 --config c.yaml'],
     exits: { 0: OK, 1: 'nothing to accept, a corrupt state, or migrate refused a device', 2: USAGE },

@@ -2,10 +2,9 @@ import { parseArgs } from 'node:util';
 import { redactUrl } from '../shared/redact.js';
 import { DEFAULTS as D } from '../config/defaults.js';
 import { createStore, instanceIdOf } from '../app/wiring.js';
-import { describeElasticsearch, elasticsearchConnection } from '../app/cluster.js';
+import { describeElasticsearch, openConfiguredCluster } from '../app/cluster.js';
 import { ClusterStateError, ClusterStateStore } from '../state/cluster-store.js';
-import { createElasticsearchClient } from '../sinks/elasticsearch/client.js';
-import { SetupError, setupCluster } from '../sinks/elasticsearch/setup.js';
+import { SetupError, setupEngine } from '../sinks/search/setup.js';
 import { type LoadedConfig, ConfigError, loadConfig } from '../config/load.js';
 import { type Config, effectiveOutput } from '../config/schema.js';
 import { type DeviceState, FileStateStore, StateConflictError, type StateStore, encodeState } from '../state/store.js';
@@ -63,12 +62,12 @@ function describeOutput(c: Config): string {
 /** What the chosen output brings, and when the other search output is the better choice. */
 const OUTPUT_NOTES: Record<ReturnType<typeof effectiveOutput>, string> = {
   elasticsearch:
-    'for Elasticsearch and Elastic Cloud: ILM retention, Kibana dashboards and detection rules, the custody ' +
-    'audit and the fleet state store (state.store: elasticsearch); for an OpenSearch cluster use type: opensearch',
+    'for Elasticsearch and Elastic Cloud: ILM retention, Kibana dashboards and detection rules; ' +
+    'for an OpenSearch cluster use type: opensearch',
   opensearch:
     'for OpenSearch, the Wazuh indexer and Amazon OpenSearch Service (aws_sigv4): the same data streams through ' +
-    "OpenSearch's own client, ISM retention; the custody audit, import and the fleet state store need type: " +
-    'elasticsearch for now',
+    "OpenSearch's own client, ISM retention, OpenSearch Dashboards (setup --opensearch-dashboards URL); " +
+    'for Elasticsearch or Elastic Cloud use type: elasticsearch',
   file: 'NDJSON files to ship with your own tooling; set output.elasticsearch.hosts or output.opensearch.hosts to index',
   stdout: 'NDJSON on stdout',
 };
@@ -80,10 +79,12 @@ export async function stateCommand(argv: string[], out: Output): Promise<number>
   const known = action === 'show' || action === 'reset' || action === 'accept-key' || action === 'migrate';
   if (!known || extra.length > 0) throw new UsageError(`usage: ${STATE_USAGE}`);
   if (action === 'migrate') {
-    if (values.to !== 'elasticsearch' || device !== undefined)
-      throw new UsageError(`migrate copies the state files into the cluster: state migrate --to elasticsearch`);
+    if ((values.to !== 'elasticsearch' && values.to !== 'opensearch') || device !== undefined)
+      throw new UsageError(
+        'migrate copies the state files into the cluster: state migrate --to elasticsearch (or opensearch)',
+      );
     const loaded = loadOrReport(values.config, out, STATE_USAGE);
-    return loaded ? migrateState(loaded.config, out) : EXIT_USAGE;
+    return loaded ? migrateState(loaded.config, values.to, out) : EXIT_USAGE;
   }
   if (values.to !== undefined) throw new UsageError(`--to is for state migrate; usage: ${STATE_USAGE}`);
   if (action !== 'show' && !device) throw new UsageError(`${action} needs a DEVICE name; usage: ${STATE_USAGE}`);
@@ -96,7 +97,7 @@ export async function stateCommand(argv: string[], out: Output): Promise<number>
     out.error(`state ${action}: ${named} (devices: ${configured.join(', ')})`);
     return EXIT_USAGE;
   }
-  const store = createStore(loaded.config);
+  const store = await createStore(loaded.config);
   try {
     return await changeState(store, action, device, configured, loaded.config, out);
   } catch (err) {
@@ -168,16 +169,17 @@ async function changeState(
  * Copies every configured device's state file into the cluster's state index, once: a device that already has
  * a state there is left alone (the cluster's may be newer: instances write it), unless it is the same state.
  */
-async function migrateState(config: Config, out: Output): Promise<number> {
-  const es = config.output.elasticsearch;
-  if (effectiveOutput(config) !== 'elasticsearch' || !es) {
-    out.error('state migrate: the config has no Elasticsearch output (output.elasticsearch.hosts) to migrate into');
+async function migrateState(config: Config, kind: 'elasticsearch' | 'opensearch', out: Output): Promise<number> {
+  const section = config.output[kind];
+  if (effectiveOutput(config) !== kind || !section) {
+    const engine = kind === 'elasticsearch' ? 'Elasticsearch' : 'OpenSearch';
+    out.error(`state migrate: the config has no ${engine} output (output.${kind}.hosts) to migrate into`);
     return EXIT_USAGE;
   }
-  const client = createElasticsearchClient(elasticsearchConnection(es));
+  const cluster = await openConfiguredCluster(kind, config.output);
   const from = new FileStateStore(config.state_dir);
   const to = new ClusterStateStore({
-    client,
+    rest: cluster.rest,
     index: D.fleet.index,
     fleet: config.state.fleet,
     instance: null,
@@ -186,7 +188,7 @@ async function migrateState(config: Config, out: Output): Promise<number> {
   let exit = EXIT_OK;
   try {
     // The state index's template first: a state written without it would be mapped field by field.
-    await setupCluster(client, { retention: es.retention, stateIndex: D.fleet.index });
+    await setupEngine(cluster.rest, { retention: section.retention, stateIndex: D.fleet.index });
     for (const { name } of config.devices) {
       const source = await from.inspect(name);
       if (source.verdict === 'none') {
@@ -220,9 +222,9 @@ async function migrateState(config: Config, out: Output): Promise<number> {
     out.error(`state migrate: ${err.message}`);
     return EXIT_INVALID;
   } finally {
-    await client.close();
+    await cluster.close();
   }
-  if (exit === EXIT_OK) await out.line(`next: set state.store: elasticsearch in the config of every instance`);
+  if (exit === EXIT_OK) await out.line(`next: set state.store: ${kind} in the config of every instance`);
   return exit;
 }
 

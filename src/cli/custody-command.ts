@@ -70,7 +70,7 @@ async function rotate(config: Config, nextKeyFile: string | undefined, out: Outp
     const { key: current } = await loadOrCreateCustodyKey(config.state_dir, configured);
     if (current.fingerprint === next.fingerprint) throw new UsageError('the next key is the current key');
     const output = await createOutput(config, log);
-    const store = createStore(config);
+    const store = await createStore(config, { rest: output.rest });
     const custody = { key: current, digestDir: digestDirOf(config), version: PACKAGE_VERSION };
     try {
       for (const device of config.devices) {

@@ -86,7 +86,7 @@ async function run(argv: string[], out: Output): Promise<number> {
     // A state file that cannot be read (permissions, a directory in its place) is the operator's to fix:
     // say so before anything starts, rather than failing that device's every cycle.
     if (config.state.store === 'file') {
-      const store = createStore(config);
+      const store = await createStore(config);
       for (const d of config.devices) {
         const found = await store.inspect(d.name);
         if (found.verdict === 'unreadable') throw found.error;
@@ -126,7 +126,7 @@ async function collect(
   const metrics = new Metrics(() => sink.stats);
   const instance = instanceIdOf(config);
   metrics.instance.set({ instance, version: PACKAGE_VERSION }, 1);
-  const store = createStore(config, { ...(output.client ? { client: output.client } : {}), instance });
+  const store = await createStore(config, { rest: output.rest, instance });
   const shared = store instanceof ClusterStateStore ? store : null;
   const fleet = shared ? createFleet(config, shared, output, instance, log, metrics) : null;
   const progress = new Progress(process.stderr);
@@ -250,7 +250,7 @@ function createFleet(
   metrics: Metrics,
 ): Fleet {
   return new Fleet({
-    client: output.client!,
+    rest: output.rest!,
     store,
     instance: { id: instance, host: hostname(), pid: process.pid, version: PACKAGE_VERSION },
     devices: config.devices.map((d) => d.name),

@@ -200,7 +200,8 @@ const listen = z
  */
 const state = z
   .strictObject({
-    store: z.enum(['file', 'elasticsearch']).default('file'),
+    /** `elasticsearch` or `opensearch`: in the cluster of that output (it must be the output in use). */
+    store: z.enum(['file', 'elasticsearch', 'opensearch']).default('file'),
     /** The instances that share one config's devices; another fleet in the same cluster is counted apart. */
     fleet: z
       .string()
@@ -284,11 +285,13 @@ export const configSchema = z
         message: 'required with type: opensearch',
       });
     }
-    if (c.state.store === 'elasticsearch' && effectiveOutput(c) !== 'elasticsearch')
+    if (c.state.store !== 'file' && effectiveOutput(c) !== c.state.store)
       ctx.addIssue({
         code: 'custom',
         path: ['state', 'store'],
-        message: 'elasticsearch needs an Elasticsearch output (output.elasticsearch.hosts): the state lives there',
+        message:
+          `${c.state.store} needs the output in use to be ${c.state.store} (output.${c.state.store}.hosts): ` +
+          'the state lives in its cluster',
       });
   });
 

@@ -5,8 +5,8 @@
 // highest (rendezvous hashing, so instances seldom race for the same device).
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Client } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
+import type { RestAnswer, RestClient } from '../sinks/search/rest.js';
 import { ForwarderError } from '../shared/errors.js';
 import type { ClusterStateStore, Lease } from '../state/cluster-store.js';
 
@@ -23,7 +23,7 @@ export function defaultInstanceId(): string {
 }
 
 export interface FleetOptions {
-  readonly client: Client;
+  readonly rest: RestClient;
   readonly store: ClusterStateStore;
   readonly instance: InstanceInfo;
   readonly devices: readonly string[];
@@ -46,6 +46,14 @@ export class FleetSetupError extends ForwarderError {
   override readonly name = 'FleetSetupError';
   readonly code = 'state_index_missing';
   readonly transient = false;
+}
+
+/** The body of a 2xx answer; anything else fails the round (said once, retried next round). */
+async function answered(what: string, answer: Promise<RestAnswer>): Promise<unknown> {
+  const { status, body } = await answer;
+  if (status >= 200 && status < 300) return body;
+  const reason = (body as { error?: { reason?: string } } | null)?.error?.reason;
+  throw new Error(`fleet: cannot ${what}: HTTP ${status}${reason ? ` (${reason})` : ''}`);
 }
 
 const rank = (instance: string, device: string) =>
@@ -74,12 +82,12 @@ export class Fleet {
 
   /** Heartbeats and balances now, then every renew interval. */
   async start(): Promise<void> {
-    const { client, store } = this.#o;
+    const { rest, store } = this.#o;
     // Without its template (setup), the state would be mapped field by field: refuse rather than write so.
-    if (!(await client.indices.exists({ index: store.index })))
+    if ((await rest.request('HEAD', `/${store.index}`)).status !== 200)
       throw new FleetSetupError(
         `the state index ${store.index} does not exist: run hem-forwarder setup, or let run install it ` +
-          '(output.elasticsearch.setup: true)',
+          '(setup: true in the output)',
       );
     await this.#heartbeat();
     await this.balance();
@@ -157,11 +165,11 @@ export class Fleet {
 
   async #heartbeat(): Promise<void> {
     const now = this.#now();
-    const { instance, client, store } = this.#o;
-    await client.index({
-      index: store.index,
-      id: `instance:${store.fleet}:${instance.id}`,
-      document: {
+    const { instance, rest, store } = this.#o;
+    const id = encodeURIComponent(`instance:${store.fleet}:${instance.id}`);
+    await answered(
+      'write the heartbeat',
+      rest.request('PUT', `/${store.index}/_doc/${id}`, {
         kind: 'instance',
         fleet: store.fleet,
         instance: {
@@ -171,26 +179,29 @@ export class Fleet {
           expires: new Date(now + this.#o.leaseTtlMs).toISOString(),
         },
         updated: new Date(now).toISOString(),
-      },
-    });
+      }),
+    );
   }
 
   async #liveInstances(): Promise<string[]> {
-    const r = await this.#o.client.search<{ instance: { id: string } }>({
-      index: this.#o.store.index,
-      size: 1000,
-      query: {
-        bool: {
-          filter: [
-            { term: { kind: 'instance' } },
-            { term: { fleet: this.#o.store.fleet } },
-            { range: { 'instance.expires': { gt: new Date(this.#now()).toISOString() } } },
-          ],
+    const r = await answered(
+      'count the live instances',
+      this.#o.rest.request('POST', `/${this.#o.store.index}/_search`, {
+        size: 1000,
+        query: {
+          bool: {
+            filter: [
+              { term: { kind: 'instance' } },
+              { term: { fleet: this.#o.store.fleet } },
+              { range: { 'instance.expires': { gt: new Date(this.#now()).toISOString() } } },
+            ],
+          },
         },
-      },
-      _source: ['instance.id'],
-    });
-    const ids = new Set(r.hits.hits.map((h) => h._source!.instance.id));
+        _source: ['instance.id'],
+      }),
+    );
+    const hits = (r as { hits: { hits: { _source: { instance: { id: string } } }[] } }).hits.hits;
+    const ids = new Set(hits.map((h) => h._source.instance.id));
     ids.add(this.instance); // its own heartbeat may not be searchable yet
     return [...ids];
   }
@@ -250,12 +261,11 @@ export class Fleet {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#round;
-    const { store, client, instance } = this.#o;
+    const { store, rest, instance } = this.#o;
     await Promise.all([...this.#held.keys()].map((d) => store.release(d).catch(() => undefined)));
     this.#held.clear();
-    await client
-      .delete({ index: store.index, id: `instance:${store.fleet}:${instance.id}` }, { ignore: [404] })
-      .catch(() => undefined);
+    const id = encodeURIComponent(`instance:${store.fleet}:${instance.id}`);
+    await rest.request('DELETE', `/${store.index}/_doc/${id}`).catch(() => undefined);
   }
 }
 

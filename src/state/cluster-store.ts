@@ -2,7 +2,7 @@
 // device's document also carries its lease: who collects it, until when. Every write is conditional on the
 // sequence number and primary term this instance last saw, so a writer that lost the document to another
 // (a lease taken over while it was paused, a `state` command) gets a conflict and never overwrites it.
-import type { Client } from '@elastic/elasticsearch';
+import type { RestAnswer, RestClient, RestOptions } from '../sinks/search/rest.js';
 import { ForwarderError } from '../shared/errors.js';
 import {
   type DeviceState,
@@ -51,7 +51,8 @@ export class ClusterStateError extends ForwarderError {
 }
 
 export interface ClusterStoreOptions {
-  readonly client: Client;
+  /** Either engine's REST seam (Elasticsearch or OpenSearch: both have the same conditional writes). */
+  readonly rest: RestClient;
   readonly index: string;
   /** The fleet (config state.fleet): the same device name in another fleet is another document. */
   readonly fleet: string;
@@ -61,7 +62,12 @@ export interface ClusterStoreOptions {
   readonly now?: () => number;
 }
 
-const statusOf = (err: unknown) => (err as { meta?: { statusCode?: number } }).meta?.statusCode;
+interface GetAnswer {
+  readonly found?: boolean;
+  readonly _seq_no?: number;
+  readonly _primary_term?: number;
+  readonly _source?: DeviceDocument;
+}
 
 export class ClusterStateStore implements StateStore {
   readonly #o: ClusterStoreOptions;
@@ -102,21 +108,44 @@ export class ClusterStateStore implements StateStore {
     return run;
   }
 
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One request; an answer with a status in `expected` is returned, anything else (no answer, a refusal) is a
+   * ClusterStateError naming what could not be done.
+   */
+  async #call(
+    what: string,
+    request: { method: 'GET' | 'PUT' | 'POST'; path: string; body?: unknown; options?: RestOptions },
+    expected: readonly number[] = [200, 201],
+  ): Promise<RestAnswer> {
+    let answer: RestAnswer;
     try {
-      return await fn();
+      answer = await this.#o.rest.request(request.method, request.path, request.body, request.options);
     } catch (err) {
-      if (statusOf(err) === 409) throw err;
       throw new ClusterStateError(`cannot ${what} in ${this.#o.index}: ${(err as Error).message}`, { cause: err });
     }
+    if (expected.includes(answer.status)) return answer;
+    const reason = (answer.body as { error?: { reason?: string } } | null)?.error?.reason;
+    throw new ClusterStateError(
+      `cannot ${what} in ${this.#o.index}: HTTP ${answer.status}${reason ? ` (${reason})` : ''}`,
+    );
+  }
+
+  #docPath(id: string): string {
+    return `/${this.#o.index}/_doc/${encodeURIComponent(id)}`;
   }
 
   /** The device's document as stored now (realtime get), remembered for the next conditional write. */
   async #read(device: string): Promise<Seen | null> {
-    const r = await this.#call(`read the state of ${device}`, () =>
-      this.#o.client.get<DeviceDocument>({ index: this.#o.index, id: this.#id(device) }, { ignore: [404] }),
+    const r = await this.#call(
+      `read the state of ${device}`,
+      { method: 'GET', path: this.#docPath(this.#id(device)) },
+      [200, 404],
     );
-    const seen = r.found && r._source ? { seqNo: r._seq_no!, primaryTerm: r._primary_term!, doc: r._source } : null;
+    const got = r.body as GetAnswer;
+    const seen =
+      r.status === 200 && got.found && got._source
+        ? { seqNo: got._seq_no!, primaryTerm: got._primary_term!, doc: got._source }
+        : null;
     this.#seen.set(device, seen);
     return seen;
   }
@@ -125,29 +154,28 @@ export class ClusterStateStore implements StateStore {
   async #write(device: string, doc: DeviceDocument): Promise<'written' | 'conflict'> {
     const seen = this.#seen.get(device) ?? null;
     const sent = this.#now();
-    try {
-      const r = await this.#call(`write the state of ${device}`, () =>
-        this.#o.client.index(
-          {
-            index: this.#o.index,
-            id: this.#id(device),
-            document: doc,
-            ...(seen ? { if_seq_no: seen.seqNo, if_primary_term: seen.primaryTerm } : { op_type: 'create' as const }),
-          },
-          // A lease write that takes longer than a renewal interval is as good as lost: fail it and judge.
-          { requestTimeout: Math.max(1000, Math.floor(this.#o.leaseTtlMs / 3)) },
-        ),
-      );
-      this.#seen.set(device, { seqNo: r._seq_no!, primaryTerm: r._primary_term!, doc });
-      if (doc.lease?.owner === this.#o.instance && this.#o.instance !== null)
-        this.#validUntil.set(device, sent + this.#o.leaseTtlMs);
-      else this.#validUntil.delete(device);
-      return 'written';
-    } catch (err) {
-      if (statusOf(err) !== 409) throw err;
+    const condition = seen ? `if_seq_no=${seen.seqNo}&if_primary_term=${seen.primaryTerm}` : 'op_type=create';
+    const r = await this.#call(
+      `write the state of ${device}`,
+      {
+        method: 'PUT',
+        path: `${this.#docPath(this.#id(device))}?${condition}`,
+        body: doc,
+        // A lease write that takes longer than a renewal interval is as good as lost: fail it and judge.
+        options: { timeoutMs: Math.max(1000, Math.floor(this.#o.leaseTtlMs / 3)) },
+      },
+      [200, 201, 409],
+    );
+    if (r.status === 409) {
       this.#seen.delete(device); // unknown now: the next step reads it again
       return 'conflict';
     }
+    const written = r.body as { _seq_no: number; _primary_term: number };
+    this.#seen.set(device, { seqNo: written._seq_no, primaryTerm: written._primary_term, doc });
+    if (doc.lease?.owner === this.#o.instance && this.#o.instance !== null)
+      this.#validUntil.set(device, sent + this.#o.leaseTtlMs);
+    else this.#validUntil.delete(device);
+    return 'written';
   }
 
   #stamp(): { now: string; expires: string } {
@@ -164,16 +192,13 @@ export class ClusterStateStore implements StateStore {
   async leases(devices: readonly string[]): Promise<Map<string, Lease | null>> {
     const result = new Map<string, Lease | null>();
     if (devices.length === 0) return result;
-    const r = await this.#call('read the leases', () =>
-      this.#o.client.mget<DeviceDocument>({
-        index: this.#o.index,
-        ids: devices.map((d) => this.#id(d)),
-        _source_includes: ['lease'],
-      }),
-    );
-    r.docs.forEach((d, i) => {
-      const found = 'found' in d && d.found ? (d._source?.lease ?? null) : null;
-      result.set(devices[i]!, found);
+    const r = await this.#call('read the leases', {
+      method: 'POST',
+      path: `/${this.#o.index}/_mget?_source_includes=lease`,
+      body: { ids: devices.map((d) => this.#id(d)) },
+    });
+    (r.body as { docs: GetAnswer[] }).docs.forEach((d, i) => {
+      result.set(devices[i]!, d.found ? (d._source?.lease ?? null) : null);
     });
     return result;
   }
@@ -252,9 +277,11 @@ export class ClusterStateStore implements StateStore {
     // A state that does not decode is kept beside, like the file store's `.corrupt-*` file, and started over.
     const aside = `corrupt:${this.#o.fleet}:${device}:${new Date(this.#now()).toISOString()}`;
     const seen = this.#seen.get(device)!;
-    await this.#call(`keep the corrupt state of ${device}`, () =>
-      this.#o.client.index({ index: this.#o.index, id: aside, document: { ...seen.doc, kind: 'corrupt' } }),
-    );
+    await this.#call(`keep the corrupt state of ${device}`, {
+      method: 'PUT',
+      path: this.#docPath(aside),
+      body: { ...seen.doc, kind: 'corrupt' },
+    });
     return { state: emptyState(device), recovered: `${this.#o.index}/${aside}` };
   }
 
@@ -303,19 +330,22 @@ export class ClusterStateStore implements StateStore {
   }
 
   async devices(): Promise<string[]> {
-    const r = await this.#call('list the devices', () =>
-      this.#o.client.search<DeviceDocument>(
-        {
-          index: this.#o.index,
+    const r = await this.#call(
+      'list the devices',
+      {
+        method: 'POST',
+        path: `/${this.#o.index}/_search`,
+        body: {
           size: 10_000,
           query: { bool: { filter: [{ term: { kind: 'device' } }, { term: { fleet: this.#o.fleet } }] } },
           _source: ['device', 'state.revision'],
           sort: [{ device: 'asc' }],
         },
-        { ignore: [404] },
-      ),
+      },
+      [200, 404],
     );
-    return (r.hits?.hits ?? []).filter((h) => h._source?.state).map((h) => h._source!.device);
+    const hits = (r.body as { hits?: { hits: { _source?: Partial<DeviceDocument> }[] } }).hits?.hits ?? [];
+    return hits.filter((h) => h._source?.state).map((h) => h._source!.device!);
   }
 
   /** Removes the device's state (its lease stays as it is). */

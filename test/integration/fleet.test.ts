@@ -9,13 +9,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type SimulatorFleet, startSimulatorFleet } from '../../src/simulator/fleet.js';
 import { setupCluster } from '../../src/sinks/elasticsearch/setup.js';
+import { elasticsearchRest } from '../../src/sinks/elasticsearch/rest.js';
 import { ClusterStateStore, LeaseLostError } from '../../src/state/cluster-store.js';
 import { CLI, runCliAsync } from '../helpers/cli.js';
-import { clusterUrl, testClient } from '../helpers/cluster.js';
+import { clusterUrl, opensearchUrl, testClient } from '../helpers/cluster.js';
 
 const INDEX = 'encedo-hem-forwarder-state';
 const PASSPHRASE = 'fleet-test-passphrase';
 const client = testClient();
+const rest = elasticsearchRest(client);
 const children: ChildProcess[] = [];
 const fleets: SimulatorFleet[] = [];
 afterAll(async () => {
@@ -31,6 +33,9 @@ let counter = 0;
 const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${counter++}`;
 
 interface Rig {
+  /** The output (and state store): the shimmed engine as Elasticsearch, the unmodified one as OpenSearch. */
+  readonly engine: 'elasticsearch' | 'opensearch';
+  readonly url: string;
   readonly dir: string;
   readonly config: string;
   readonly fleet: string;
@@ -47,7 +52,10 @@ async function rig(options: {
   ttl: string;
   renew: string;
   pacing?: string;
+  engine?: 'elasticsearch' | 'opensearch';
 }): Promise<Rig> {
+  const engine = options.engine ?? 'elasticsearch';
+  const url = engine === 'elasticsearch' ? clusterUrl() : opensearchUrl();
   const dir = mkdtempSync(join(tmpdir(), 'hemfwd-fleet-'));
   const fleet = unique('f');
   const namespace = unique('fleet');
@@ -65,7 +73,7 @@ async function rig(options: {
   const devices = sims.simulators.map((_, i) => `${fleet}-d${i}`);
   const lines = [
     'state:',
-    '  store: elasticsearch',
+    `  store: ${engine}`,
     `  fleet: ${fleet}`,
     `  lease_ttl: ${options.ttl}`,
     `  lease_renew: ${options.renew}`,
@@ -83,13 +91,13 @@ async function rig(options: {
       ...(options.pacing ? [`    pacing: ${options.pacing}`] : []),
     ]),
     'output:',
-    '  type: elasticsearch',
-    `  elasticsearch: { hosts: ["${clusterUrl()}"], setup: true, flush_interval: 200 }`,
+    `  type: ${engine}`,
+    `  ${engine}: { hosts: ["${url}"], setup: true, flush_interval: 200 }`,
     '',
   ];
   const config = join(dir, 'config.yaml');
   writeFileSync(config, lines.join('\n'));
-  return { dir, config, fleet, namespace, devices, sims };
+  return { engine, url, dir, config, fleet, namespace, devices, sims };
 }
 
 interface Instance {
@@ -136,9 +144,22 @@ interface DeviceDoc {
   state: { revision: number; files: Record<string, { id: string; status: string; records: number }> } | null;
 }
 
+/** Plain JSON over HTTP: both test engines answer it (the unmodified one refuses the Elasticsearch client). */
+async function http<T>(r: Rig, method: string, path: string, body?: unknown): Promise<T> {
+  const init =
+    body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const res = await fetch(`${r.url}${path}`, { method, ...init });
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+type Hits<T> = { hits: { hits: { _source: T }[] }; aggregations?: Record<string, { buckets: Bucket[] }> };
+type Bucket = { key: string; doc_count: number };
+
 async function deviceDocs(r: Rig): Promise<Map<string, DeviceDoc | null>> {
-  const got = await client.mget<DeviceDoc>({ index: INDEX, ids: r.devices.map((d) => `device:${r.fleet}:${d}`) });
-  return new Map(r.devices.map((d, i) => [d, (got.docs[i] as { _source?: DeviceDoc })?._source ?? null]));
+  const ids = r.devices.map((d) => `device:${r.fleet}:${d}`);
+  const got = await http<{ docs: { _source?: DeviceDoc }[] }>(r, 'POST', `/${INDEX}/_mget`, { ids });
+  return new Map(r.devices.map((d, i) => [d, got.docs[i]?._source ?? null]));
 }
 
 const ingested = (doc: DeviceDoc | null | undefined) =>
@@ -157,13 +178,12 @@ const allIngested = (r: Rig, files: number) => async () =>
 
 /** Audit documents per device in the cluster, and what the checkpoints say was ingested. */
 async function exactlyOnce(r: Rig, local = 'i1'): Promise<void> {
-  await client.indices.refresh({ index: `logs-encedo_hem.*-${r.namespace}` });
-  const counts = await client.search({
-    index: `logs-encedo_hem.audit-${r.namespace}`,
+  await http(r, 'POST', `/logs-encedo_hem.*-${r.namespace}/_refresh`);
+  const counts = await http<Hits<unknown>>(r, 'POST', `/logs-encedo_hem.audit-${r.namespace}/_search`, {
     size: 0,
     aggs: { devices: { terms: { field: 'observer.name', size: 1000 } } },
   });
-  const buckets = (counts.aggregations!.devices as { buckets: { key: string; doc_count: number }[] }).buckets;
+  const buckets = counts.aggregations!.devices!.buckets;
   const inCluster = new Map(buckets.map((b) => [b.key, b.doc_count]));
   for (const [device, doc] of await deviceDocs(r)) {
     const checkpointed = ingested(doc).reduce((a, f) => a + f.records, 0);
@@ -172,11 +192,13 @@ async function exactlyOnce(r: Rig, local = 'i1'): Promise<void> {
   }
   // One digest per file, one linear chain per device across every instance that collected it.
   type Digest = { encedo_hem: { custody: { body: { chain: { position: number } } } }; observer: { name: string } };
-  const digests = await client.search<Digest>({ index: `logs-encedo_hem.custody-${r.namespace}`, size: 10_000 });
+  const digests = await http<Hits<Digest>>(r, 'POST', `/logs-encedo_hem.custody-${r.namespace}/_search`, {
+    size: 10_000,
+  });
   const positions = new Map<string, number[]>();
   for (const hit of digests.hits.hits) {
-    const device = hit._source!.observer.name;
-    positions.set(device, [...(positions.get(device) ?? []), hit._source!.encedo_hem.custody.body.chain.position]);
+    const device = hit._source.observer.name;
+    positions.set(device, [...(positions.get(device) ?? []), hit._source.encedo_hem.custody.body.chain.position]);
   }
   for (const [device, doc] of await deviceDocs(r)) {
     const p = (positions.get(device) ?? []).sort((a, b) => a - b);
@@ -217,15 +239,15 @@ function noOverlap(r: Rig, instances: Instance[]): void {
 
 describe('state in the cluster: conditional writes and leases', () => {
   const store = (instance: string | null, fleet: string, ttl = 60_000) =>
-    new ClusterStateStore({ client, index: INDEX, fleet, instance, leaseTtlMs: ttl });
+    new ClusterStateStore({ rest, index: INDEX, fleet, instance, leaseTtlMs: ttl });
 
   it('one holder at a time; a lapsed lease is taken over and the old holder can no longer write', async () => {
     // The index and its template, as `setup` makes them.
     await setupCluster(client, { stateIndex: INDEX });
     const fleet = unique('s');
     let now = Date.now();
-    const a = new ClusterStateStore({ client, index: INDEX, fleet, instance: 'a', leaseTtlMs: 5000, now: () => now });
-    const b = new ClusterStateStore({ client, index: INDEX, fleet, instance: 'b', leaseTtlMs: 5000, now: () => now });
+    const a = new ClusterStateStore({ rest, index: INDEX, fleet, instance: 'a', leaseTtlMs: 5000, now: () => now });
+    const b = new ClusterStateStore({ rest, index: INDEX, fleet, instance: 'b', leaseTtlMs: 5000, now: () => now });
     expect(await a.claim('dev')).toBe(true);
     expect(await b.claim('dev')).toBe(false);
     const { state } = await a.load('dev');
@@ -323,19 +345,38 @@ describe('three instances share thirty devices', () => {
     expect(Object.values(devices).filter((s) => s === 'standby')).toHaveLength(20);
     await stop(instances);
     // The status documents name the instance that collected each device.
-    await client.indices.refresh({ index: `logs-encedo_hem.integrity-${r.namespace}` });
-    const statuses = await client.search({
-      index: `logs-encedo_hem.integrity-${r.namespace}`,
-      size: 0,
-      query: { term: { 'event.action': 'device-status' } },
-      aggs: { by: { terms: { field: 'encedo_hem.status.instance' } } },
-    });
-    const by = (statuses.aggregations!.by as { buckets: { key: string }[] }).buckets.map((b) => b.key).sort();
-    expect(by).toEqual(['i1', 'i2', 'i3']);
+    expect(await statusInstances(r)).toEqual(['i1', 'i2', 'i3']);
     noOverlap(r, instances);
     await exactlyOnce(r);
     const took = instances.map((i) => i.logs.filter((l) => l.message === 'fleet: lease taken').length);
     for (const n of took) expect(n).toBeGreaterThan(0);
+  });
+});
+
+/** The instances the status documents name: who collected the devices. */
+async function statusInstances(r: Rig): Promise<string[]> {
+  await http(r, 'POST', `/logs-encedo_hem.integrity-${r.namespace}/_refresh`);
+  const statuses = await http<Hits<unknown>>(r, 'POST', `/logs-encedo_hem.integrity-${r.namespace}/_search`, {
+    size: 0,
+    query: { term: { 'event.action': 'device-status' } },
+    aggs: { by: { terms: { field: 'encedo_hem.status.instance' } } },
+  });
+  return statuses.aggregations!.by!.buckets.map((b) => b.key).sort();
+}
+
+describe('on OpenSearch (state.store: opensearch, the unmodified engine)', () => {
+  it('two instances share eight devices: each file once, one collector per device, the audit intact', async () => {
+    const r = await rig({ devices: 8, boots: 3, events: 40, ttl: '12s', renew: '3s', engine: 'opensearch' });
+    const instances = ['i1', 'i2'].map((id) => startInstance(r, id));
+    await until('every file of every device ingested', allIngested(r, 3), 120_000);
+    await until('the shares balance', async () => {
+      const owners = [...(await deviceDocs(r)).values()].map((d) => d?.lease?.owner);
+      return ['i1', 'i2'].every((i) => owners.filter((o) => o === i).length === 4);
+    });
+    await stop(instances);
+    expect(await statusInstances(r)).toEqual(['i1', 'i2']);
+    noOverlap(r, instances);
+    await exactlyOnce(r);
   });
 });
 

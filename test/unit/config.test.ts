@@ -260,7 +260,9 @@ describe('state: the shared store and its leases', () => {
     const c = loadConfig(file(DEVICE), { PW: 'x' }).config;
     expect(c.state).toEqual({ store: 'file', fleet: 'default', lease_ttl: 60_000, lease_renew: 20_000 });
     expect(problems(`state: { store: elasticsearch }\n${DEVICE}`, { PW: 'x' })).toEqual([
-      expect.stringMatching(/^state\.store: elasticsearch needs an Elasticsearch output/),
+      expect.stringMatching(
+        /^state\.store: elasticsearch needs the output in use to be elasticsearch \(output\.elasticsearch\.hosts\)/,
+      ),
     ]);
     const ok = loadConfig(file(`state: { store: elasticsearch, lease_ttl: 30s }\n${DEVICE}${ES}`), { PW: 'x' });
     expect(ok.config.state).toMatchObject({ lease_ttl: 30_000, lease_renew: 10_000 });

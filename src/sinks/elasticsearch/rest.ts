@@ -4,10 +4,11 @@ import { type RestAnswer, type RestClient, RestUnreachableError } from '../searc
 /** The Elasticsearch client's transport as a RestClient (its auth, TLS and product check included). */
 export function elasticsearchRest(client: Client): RestClient {
   return {
-    async request(method, path, body): Promise<RestAnswer> {
+    async request(method, path, body, options): Promise<RestAnswer> {
       try {
         const params = { method, path, ...(body === undefined ? {} : { body: body as Record<string, unknown> }) };
-        const r = await client.transport.request(params, { meta: true });
+        const timeout = options?.timeoutMs === undefined ? {} : { requestTimeout: options.timeoutMs };
+        const r = await client.transport.request(params, { meta: true, ...timeout });
         return { status: r.statusCode ?? 200, body: r.body };
       } catch (err) {
         if (err instanceof errors.ResponseError) return { status: err.statusCode ?? 0, body: err.body };

@@ -4,13 +4,12 @@ import { type RestAnswer, type RestClient, RestUnreachableError } from '../searc
 /** The OpenSearch client's transport as a RestClient (its auth, TLS and SigV4 signing included). */
 export function openSearchRest(client: Client): RestClient {
   return {
-    async request(method, path, body): Promise<RestAnswer> {
+    async request(method, path, body, options): Promise<RestAnswer> {
       try {
-        const r = await client.transport.request({
-          method,
-          path,
-          ...(body === undefined ? {} : { body: body as never }),
-        });
+        const r = await client.transport.request(
+          { method, path, ...(body === undefined ? {} : { body: body as never }) },
+          options?.timeoutMs === undefined ? {} : { requestTimeout: options.timeoutMs },
+        );
         return { status: r.statusCode ?? 200, body: r.body };
       } catch (err) {
         if (err instanceof errors.ResponseError) return { status: err.statusCode, body: err.body };

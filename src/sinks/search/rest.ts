@@ -1,5 +1,6 @@
 // The little of a search engine's REST API that setup needs, behind one call: the Elasticsearch and the
-// OpenSearch client each adapt their own transport to it (src/sinks/*/rest.ts), and setup speaks only this.
+// OpenSearch client each adapt their own transport to it (src/sinks/*/rest.ts); setup, the custody audit and the
+// fleet's state store speak only this.
 
 /** An engine's answer: any HTTP status is an answer. */
 export interface RestAnswer {
@@ -7,9 +8,19 @@ export interface RestAnswer {
   readonly body: unknown;
 }
 
+export interface RestOptions {
+  /** This request's timeout, in place of the client's. */
+  readonly timeoutMs?: number;
+}
+
 export interface RestClient {
   /** Rejects only when there is no answer (unreachable, timeout), with RestUnreachableError. */
-  request(method: 'GET' | 'HEAD' | 'PUT' | 'POST', path: string, body?: unknown): Promise<RestAnswer>;
+  request(
+    method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+    options?: RestOptions,
+  ): Promise<RestAnswer>;
 }
 
 export class RestUnreachableError extends Error {
