@@ -1,6 +1,7 @@
 /**
  * npm run gen:mappings — writes mappings/ from the field contract in src/ecs/fields.ts and the ECS field
- * catalogue of @elastic/ecs, and the Kibana saved objects and detection rules from src/kibana/. `--check` compares
+ * catalogue of @elastic/ecs, the Kibana saved objects and detection rules from src/kibana/, and the OpenSearch
+ * Dashboards saved objects from src/opensearch-dashboards/. `--check` compares
  * instead of writing and exits 1 when a file is stale.
  */
 import { FINAL_PIPELINE, RETENTION_PLACEHOLDER } from '../src/sinks/elasticsearch/setup.js';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { CONSTANT_FIELDS, STREAMS, type StreamFields } from '../src/ecs/fields.js';
 import { savedObjects } from '../src/kibana/dashboards.js';
 import { RULES, exceptionObjects, ruleObject } from '../src/kibana/rules.js';
+import { openSearchDashboardsObjects } from '../src/opensearch-dashboards/objects.js';
 
 type EcsDef = { type: string; ignore_above?: number; index?: boolean; doc_values?: boolean };
 const FLAT = EcsFlat as unknown as Record<string, EcsDef>;
@@ -124,6 +126,8 @@ export function generate(): Map<string, string> {
   const out = new Map([...files].map(([path, content]) => [path, `${JSON.stringify(content, null, 2)}\n`]));
   const ndjson = (objects: unknown[]) => objects.map((o) => `${JSON.stringify(o)}\n`).join('');
   out.set('kibana/encedo_hem-saved-objects.ndjson', ndjson(savedObjects()));
+  // The same dashboards for OpenSearch Dashboards (no Lens there: aggregation-based visualizations).
+  out.set('opensearch-dashboards/encedo_hem-saved-objects.ndjson', ndjson(openSearchDashboardsObjects()));
   out.set('rules/encedo_hem-detection-rules.ndjson', ndjson(RULES.map(ruleObject)));
   out.set('rules/encedo_hem-exceptions.ndjson', ndjson(exceptionObjects()));
   return out;

@@ -165,12 +165,17 @@ export const COMMANDS = {
     summary: 'install or upgrade the index templates, lifecycle policy, dashboards and rules',
     usage:
       'hem-forwarder setup [--config FILE | --elasticsearch URL | --opensearch URL] [--kibana URL] ' +
-      '[--dry-run] [--retention 365d]',
+      '[--opensearch-dashboards URL] [--dry-run] [--retention 365d]',
     options: {
       config: CONFIG,
       elasticsearch: ES_URL,
       opensearch: OS_URL,
       kibana: { type: 'string', value: 'URL', help: 'also import the dashboards and detection rules' },
+      'opensearch-dashboards': {
+        type: 'string',
+        value: 'URL',
+        help: 'also import the OpenSearch Dashboards dashboards; credentials from OPENSEARCH_DASHBOARDS_USERNAME/PASSWORD',
+      },
       'dry-run': { type: 'boolean', default: false, help: 'say what would change, change nothing' },
       retention: {
         type: 'string',
@@ -179,8 +184,12 @@ export const COMMANDS = {
         otherwise: `output.elasticsearch.retention, else ${D.elasticsearch.retention}`,
       },
     },
-    examples: ['hem-forwarder setup --config config.yaml --dry-run', 'hem-forwarder setup --elasticsearch URL'],
-    exits: { 0: OK, 1: 'the cluster or Kibana refused (the reason is printed)', 2: USAGE },
+    examples: [
+      'hem-forwarder setup --config config.yaml --dry-run',
+      'hem-forwarder setup --elasticsearch URL',
+      'hem-forwarder setup --opensearch URL --opensearch-dashboards https://osd.example:5601',
+    ],
+    exits: { 0: OK, 1: 'the cluster, Kibana or OpenSearch Dashboards refused (the reason is printed)', 2: USAGE },
     load: async () => (await import('./setup-import-commands.js')).setupCommand,
   },
   import: {

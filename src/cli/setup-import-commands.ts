@@ -4,6 +4,12 @@ import { parseArgs } from 'node:util';
 import { type Config, effectiveOutput } from '../config/schema.js';
 import { type IngestedFile, ingestFile } from '../collector/ingest-file.js';
 import { type KibanaConnection, KibanaError, installKibanaAssets, kibanaAssets } from '../kibana/install.js';
+import {
+  OpenSearchDashboardsError,
+  installOpenSearchDashboardsAssets,
+  openSearchDashboardsAssets,
+} from '../opensearch-dashboards/install.js';
+import type { DashboardsConnection } from '../shared/dashboards-import.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
 import { connectionFromEnv } from '../sinks/elasticsearch/client.js';
@@ -91,13 +97,14 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
   const loaded = values.config ? loadOrReport(values.config, out, SETUP_USAGE) : null;
   if (values.config && !loaded) return EXIT_USAGE;
   const kibana = kibanaFrom(values.kibana, loaded?.config.kibana);
+  const osd = dashboardsFrom(values['opensearch-dashboards'], loaded?.config.opensearch_dashboards);
   const output = loaded?.config.output;
   const wantsCluster =
     values.elasticsearch !== undefined ||
     values.opensearch !== undefined ||
     (loaded !== null && effectiveOutput(loaded.config) === 'opensearch') ||
     Boolean(output?.elasticsearch?.hosts.length || output?.elasticsearch?.cloud_id);
-  if (!wantsCluster && !kibana) throw new UsageError(`nothing to set up; usage: ${SETUP_USAGE}`);
+  if (!wantsCluster && !kibana && !osd) throw new UsageError(`nothing to set up; usage: ${SETUP_USAGE}`);
   try {
     if (wantsCluster) {
       const opened = await clusterFrom(values, out, SETUP_USAGE);
@@ -116,9 +123,10 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
       }
     }
     if (kibana) await setupKibana(kibana, values['dry-run'], out);
+    if (osd) await setupOpenSearchDashboards(osd, values['dry-run'], out);
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof SetupError || err instanceof KibanaError) {
+    if (err instanceof SetupError || err instanceof KibanaError || err instanceof OpenSearchDashboardsError) {
       out.error(`setup: ${redactUrls(err.message)}`);
       return EXIT_INVALID;
     }
@@ -165,26 +173,51 @@ async function setupKibana(conn: KibanaConnection, dryRun: boolean, out: Output)
   await out.line(`kibana ${redactUrl(conn.url)}: ${imported} imported (overwriting earlier versions)`);
 }
 
+async function setupOpenSearchDashboards(conn: DashboardsConnection, dryRun: boolean, out: Output): Promise<void> {
+  const where = `opensearch dashboards ${redactUrl(conn.url)}`;
+  if (dryRun) {
+    for (const asset of openSearchDashboardsAssets())
+      for (const o of asset.objects) await out.line(`would import ${o}`);
+    await out.line(`${where}: dry run, nothing imported`);
+    return;
+  }
+  const { imported } = await installOpenSearchDashboardsAssets(conn);
+  await out.line(`${where}: ${imported} saved objects imported (overwriting earlier versions)`);
+}
+
 /** Kibana from `--kibana URL` (credentials from KIBANA_* variables) or the config's `kibana` section. */
 function kibanaFrom(url: string | undefined, section: Config['kibana']): KibanaConnection | null {
+  return dashboardsFrom(url, section, '--kibana', 'KIBANA');
+}
+
+/**
+ * Kibana or OpenSearch Dashboards from a flag's URL (credentials from the product's variables:
+ * `<PREFIX>_API_KEY`, `_USERNAME`, `_PASSWORD`, `_CA_FILE`) or from the config's section.
+ */
+function dashboardsFrom(
+  url: string | undefined,
+  section: Config['kibana'] | Config['opensearch_dashboards'],
+  flag = '--opensearch-dashboards',
+  prefix = 'OPENSEARCH_DASHBOARDS',
+): DashboardsConnection | null {
   if (url) {
     try {
       new URL(url);
     } catch {
-      throw new UsageError(`--kibana: ${redactUrls(JSON.stringify(url))} is not a URL`);
+      throw new UsageError(`${flag}: ${redactUrls(JSON.stringify(url))} is not a URL`);
     }
-    const env = process.env;
+    const env = (name: string) => process.env[`${prefix}_${name}`];
     return {
       url,
-      ...(env.KIBANA_API_KEY ? { apiKey: env.KIBANA_API_KEY } : {}),
-      ...(env.KIBANA_USERNAME ? { username: env.KIBANA_USERNAME, password: env.KIBANA_PASSWORD ?? '' } : {}),
-      ...(env.KIBANA_CA_FILE ? { ca: readFileSync(env.KIBANA_CA_FILE, 'utf8') } : {}),
+      ...(env('API_KEY') ? { apiKey: env('API_KEY')! } : {}),
+      ...(env('USERNAME') ? { username: env('USERNAME')!, password: env('PASSWORD') ?? '' } : {}),
+      ...(env('CA_FILE') ? { ca: readFileSync(env('CA_FILE')!, 'utf8') } : {}),
     };
   }
   if (!section) return null;
   return {
     url: section.url,
-    ...(section.api_key ? { apiKey: section.api_key.reveal() } : {}),
+    ...('api_key' in section && section.api_key ? { apiKey: section.api_key.reveal() } : {}),
     ...(section.username ? { username: section.username, password: section.password?.reveal() ?? '' } : {}),
     ...(section.ca ? { ca: readFileSync(section.ca, 'utf8') } : {}),
     ...(section.insecure ? { insecure: true } : {}),

@@ -184,6 +184,9 @@ const kibana = z.strictObject({
   insecure: z.boolean().optional(),
 });
 
+/** OpenSearch Dashboards for `setup`: like `kibana`, without API keys (OpenSearch Dashboards has none). */
+const opensearchDashboards = kibana.omit({ api_key: true });
+
 const LISTEN = /^[^:]*:(\d+)$/;
 // A bad format is reported by the regex alone; the range check only judges what looks like host:port.
 const listen = z
@@ -252,6 +255,7 @@ export const configSchema = z
     output: output.default({ type: 'auto' }),
     /** Where `hem-forwarder setup` imports the dashboards and detection rules. */
     kibana: kibana.optional(),
+    opensearch_dashboards: opensearchDashboards.optional(),
     /**
      * Chain of custody: the forwarder's Ed25519 signing key (PKCS#8 PEM; default state_dir/custody-key.pem) and
      * the directory of the local digest files (default state_dir/digests; better on storage the forwarder host

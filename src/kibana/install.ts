@@ -1,18 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, FormData, fetch } from 'undici';
+import {
+  type DashboardsConnection,
+  authorizationHeader,
+  dashboardsDispatcher,
+  importNdjson,
+} from '../shared/dashboards-import.js';
 import { ForwarderError } from '../shared/errors.js';
 import { PACKAGE_ROOT } from '../shared/package-info.js';
 
-export interface KibanaConnection {
-  readonly url: string;
-  readonly apiKey?: string;
-  readonly username?: string;
-  readonly password?: string;
-  /** PEM text of the CA that signed Kibana's certificate. */
-  readonly ca?: string;
-  readonly insecure?: boolean;
-}
+/** URL, API key or username and password, and the CA of Kibana's certificate (PEM text). */
+export type KibanaConnection = DashboardsConnection;
 
 export class KibanaError extends ForwarderError {
   override readonly name = 'KibanaError';
@@ -85,50 +83,22 @@ const PRIVILEGE = {
 export async function installKibanaAssets(
   conn: KibanaConnection,
 ): Promise<{ api: KibanaAsset['api']; imported: number }[]> {
-  const dispatcher = new Agent({
-    connect: { ...(conn.ca ? { ca: conn.ca } : {}), ...(conn.insecure ? { rejectUnauthorized: false } : {}) },
-  });
-  const headers: Record<string, string> = { 'kbn-xsrf': 'encedo-hem-forwarder' };
-  if (conn.apiKey) headers.authorization = `ApiKey ${conn.apiKey}`;
-  else if (conn.username)
-    headers.authorization = `Basic ${Buffer.from(`${conn.username}:${conn.password ?? ''}`).toString('base64')}`;
+  const dispatcher = dashboardsDispatcher(conn);
+  const headers: Record<string, string> = { 'kbn-xsrf': 'encedo-hem-forwarder', ...authorizationHeader(conn) };
   const results: { api: KibanaAsset['api']; imported: number }[] = [];
   try {
     for (const asset of kibanaAssets()) {
-      const form = new FormData();
-      form.set(
-        'file',
-        new Blob([readFileSync(asset.file)], { type: 'application/ndjson' }),
-        asset.file.slice(asset.file.lastIndexOf('/') + 1),
-      );
-      let res: Awaited<ReturnType<typeof fetch>>;
-      try {
-        res = await fetch(`${conn.url.replace(/\/+$/, '')}${ENDPOINT[asset.api]}`, {
-          method: 'POST',
-          headers,
-          body: form,
-          dispatcher,
-        });
-      } catch (err) {
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw new KibanaError(
-          `cannot reach Kibana at ${conn.url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
-        );
-      }
-      const text = await res.text();
-      if (res.status === 401) throw new KibanaError(`Kibana rejected the credentials (401) importing ${asset.api}`);
-      if (res.status === 403)
-        throw new KibanaError(
-          `Kibana denied the ${asset.api} import (403): the user or API key needs ${PRIVILEGE[asset.api]}`,
-        );
-      if (res.status !== 200)
-        throw new KibanaError(`Kibana answered HTTP ${res.status} importing ${asset.api}: ${text.slice(0, 300)}`);
-      let body: { success?: boolean; successCount?: number; success_count?: number; errors?: unknown[] };
-      try {
-        body = JSON.parse(text) as typeof body;
-      } catch {
-        throw new KibanaError(`Kibana answered 200 importing ${asset.api}, but not with JSON: ${text.slice(0, 200)}`);
-      }
+      const body = await importNdjson({
+        conn,
+        endpoint: ENDPOINT[asset.api],
+        file: asset.file,
+        headers,
+        dispatcher,
+        product: 'Kibana',
+        what: asset.api,
+        forbidden: `the user or API key needs ${PRIVILEGE[asset.api]}`,
+        fail: (message) => new KibanaError(message),
+      });
       // An exception list or item that already exists (409) is kept as it is, with the items added to it.
       const existing = (e: unknown) => (e as { error?: { status_code?: number } }).error?.status_code === 409;
       if (asset.api === 'exceptions' && (body.errors ?? []).every(existing)) continue;

@@ -308,19 +308,22 @@ export function panelIndex(objectId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-const SEARCH_INDEX_REF = 'kibanaSavedObjectMeta.searchSourceJSON.index';
-const searchFilterRef = (i: number) => `kibanaSavedObjectMeta.searchSourceJSON.filter[${i}].meta.index`;
+/** A panel's place on the 48-column dashboard grid (Kibana and OpenSearch Dashboards share the unit). */
+export interface GridData {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+  /** The panel index. */
+  readonly i: string;
+}
 
-/**
- * A dashboard of by-reference Lens panels, referenced as Kibana exports do: the panel carries
- * `panelRefName: panel_<panelIndex>`, the reference is named `<panelIndex>:panel_<panelIndex>`.
- * Tags are referenced as `tag-ref-<id>`.
- */
-export function dashboardObject(spec: DashboardSpec): Record<string, unknown> {
+/** Panels left to right in spec order, wrapping to a new row when the next one does not fit. */
+export function panelGrid(panels: readonly PanelSpec[]): GridData[] {
   let x = 0;
   let y = 0;
   let rowHeight = 0;
-  const panels = spec.panels.map((p) => {
+  return panels.map((p) => {
     const w = p.width ?? 24;
     const h = p.height ?? 12;
     if (x + w > 48) {
@@ -328,10 +331,27 @@ export function dashboardObject(spec: DashboardSpec): Record<string, unknown> {
       y += rowHeight;
       rowHeight = 0;
     }
-    const index = panelIndex(p.id);
-    const grid = { x, y, w, h, i: index };
+    const grid = { x, y, w, h, i: panelIndex(p.id) };
     x += w;
     rowHeight = Math.max(rowHeight, h);
+    return grid;
+  });
+}
+
+/** Reference names of a search source's data view and filters (the same in OpenSearch Dashboards). */
+export const SEARCH_INDEX_REF = 'kibanaSavedObjectMeta.searchSourceJSON.index';
+export const searchFilterRef = (i: number) => `kibanaSavedObjectMeta.searchSourceJSON.filter[${i}].meta.index`;
+
+/**
+ * A dashboard of by-reference Lens panels, referenced as Kibana exports do: the panel carries
+ * `panelRefName: panel_<panelIndex>`, the reference is named `<panelIndex>:panel_<panelIndex>`.
+ * Tags are referenced as `tag-ref-<id>`.
+ */
+export function dashboardObject(spec: DashboardSpec): Record<string, unknown> {
+  const grids = panelGrid(spec.panels);
+  const panels = spec.panels.map((p, n) => {
+    const grid = grids[n]!;
+    const index = grid.i;
     return {
       version: MINIMUM_KIBANA,
       type: 'lens',

@@ -40,6 +40,7 @@ const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map([
   ['halted', EXIT_INVALID],
   ['setup', EXIT_INVALID],
   ['kibana', EXIT_INVALID],
+  ['opensearch_dashboards', EXIT_INVALID],
   ['auth', EXIT_INVALID],
   ['rejected', EXIT_INVALID],
   // Stopped before the work was done (the output or the device client was shut down).

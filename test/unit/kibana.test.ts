@@ -430,6 +430,22 @@ describe('hem-forwarder setup --kibana (against a stub that checks each request)
     server.close();
   });
 
+  it('explains an unreachable Kibana, another status and a body that is not JSON (in process)', async () => {
+    await expect(installKibanaAssets({ url: 'http://127.0.0.1:59999', apiKey: 'k' })).rejects.toThrow(
+      'cannot reach Kibana at http://127.0.0.1:59999: ECONNREFUSED',
+    );
+    for (const [status, body, message] of [
+      [500, 'boom', 'Kibana answered HTTP 500 importing saved_objects: boom'],
+      [200, '<html>', 'Kibana answered 200 importing saved_objects, but not with JSON: <html>'],
+    ] as const) {
+      const server = createServer((_req, res) => res.writeHead(status).end(body));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await expect(installKibanaAssets({ url, apiKey: 'k' })).rejects.toThrow(message);
+      server.close();
+    }
+  });
+
   it('explains an unreachable Kibana and lists what it would import with --dry-run', () => {
     const r = runCli(['setup', '--kibana', 'http://127.0.0.1:59999']);
     expect(r.status).toBe(1);

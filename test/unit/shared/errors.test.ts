@@ -4,6 +4,7 @@ import { ConfigError } from '../../../src/config/load.js';
 import { DeviceError, type DeviceErrorCode } from '../../../src/device/errors.js';
 import { KibanaError } from '../../../src/kibana/install.js';
 import { MetricsListenError } from '../../../src/observability/metrics.js';
+import { OpenSearchDashboardsError } from '../../../src/opensearch-dashboards/install.js';
 import { ForwarderError, HaltedError, errorCode, exitCodeFor } from '../../../src/shared/errors.js';
 import { SetupError } from '../../../src/sinks/elasticsearch/setup.js';
 import { SinkError } from '../../../src/sinks/sink.js';
@@ -21,6 +22,7 @@ const table: [ForwarderError, string, boolean, number][] = [
   [new MetricsListenError('127.0.0.1:1', 'EADDRINUSE'), 'metrics_listen', false, EXIT_USAGE],
   [new SetupError('refused'), 'setup', false, EXIT_INVALID],
   [new KibanaError('refused'), 'kibana', false, EXIT_INVALID],
+  [new OpenSearchDashboardsError('refused'), 'opensearch_dashboards', false, EXIT_INVALID],
   [new HaltedError('hem1', 'halted'), 'halted', false, EXIT_INVALID],
   [new SinkError('auth', 'x'), 'auth', false, EXIT_INVALID],
   [new SinkError('rejected', 'x'), 'rejected', false, EXIT_INVALID],
