@@ -17,8 +17,8 @@
  * its own, deleted at the end unless the engine goes away with them. Exits 1 if `run --once` fails or the
  * document counts differ.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compressionPays } from '../src/app/cluster.js';
@@ -30,6 +30,7 @@ import {
   SIM_PASSPHRASE,
   type Simulator,
   benchCluster,
+  cpuSeconds,
   nodeFlags,
   runTimed,
   startSimulator,
@@ -64,6 +65,26 @@ const warmups = whole('warmup', values.warmup, 0);
 const cli = (args: string[]) => runTimed([CLI, ...args], { stdout: 'pipe', env: { BENCH_PW: SIM_PASSPHRASE } });
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const mb = (b: number) => (b > 0 ? `${(b / 1024 / 1024).toFixed(0)} MB` : 'n/a (no /proc)');
+
+/**
+ * CPU seconds the whole machine has spent busy and in all, from /proc/stat (zeros where there is none): the
+ * engine's share of a phase is the machine's busy time less the forwarder's and the simulator's.
+ */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: (total - ticks[3]! - ticks[4]!) / 100, total: total / 100 };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+function machineUse(before: { busy: number; total: number }): { busy: number; share: number } {
+  const after = machineCpu();
+  const total = after.total - before.total;
+  return { busy: after.busy - before.busy, share: total > 0 ? (after.busy - before.busy) / total : 0 };
+}
 
 /** A config for one device at the simulator, writing into `namespace` with templates installed at start. */
 function writeConfig(dir: string, sim: Simulator, url: string, namespace: string): string {
@@ -184,14 +205,20 @@ try {
   }
 
   console.log(`collecting into ${url} (namespace ${namespace})...`);
+  const simCpu = () => (sim?.child.pid ? cpuSeconds(sim.child.pid) : 0);
+  const [runMachine, runSim] = [machineCpu(), simCpu()];
   const run = await runOnce(writeConfig(dir, sim, url, namespace));
+  const runUse = machineUse(runMachine);
+  const simSpent = simCpu() - runSim;
   await client.indices.refresh({ index: `logs-encedo_hem.*-${namespace}` });
   const documents = (await client.count({ index })).count;
 
   const docs = await readBack(client, index, plainNamespace);
+  const plainMachine = machineCpu();
   const started = process.hrtime.bigint();
   const plain = await plainBulk(client, docs);
   const plainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const plainUse = machineUse(plainMachine);
   await client.indices.refresh({ index: plainIndex });
   const plainDocuments = (await client.count({ index: plainIndex })).count;
 
@@ -216,6 +243,17 @@ try {
       `${n(plainRate)} docs/s`,
   );
   console.log(`  ratio forwarder/plain: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}: ${ok(ratio >= TARGET_RATIO)})`);
+  if (runUse.busy > 0) {
+    // Where the CPU went: on a small machine the forwarder and the simulator take theirs from the engine.
+    const cores = availableParallelism();
+    const pct = (x: number) => `${Math.round(100 * x)}%`;
+    console.log(
+      `  machine (${cores} cores): run --once ${pct(runUse.share)} busy, ${runUse.busy.toFixed(1)} CPU s ` +
+        `(forwarder ${run.cpu.toFixed(1)}, simulator ${simSpent.toFixed(1)}, the rest, the engine and the bench, ` +
+        `${(runUse.busy - run.cpu - simSpent).toFixed(1)}); plain bulk ${pct(plainUse.share)} busy, ` +
+        `${plainUse.busy.toFixed(1)} CPU s`,
+    );
+  }
 
   if (run.filesIngested !== files) {
     console.error(`run --once ingested ${n(run.filesIngested)} files, not ${n(files)}`);

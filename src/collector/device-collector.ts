@@ -17,7 +17,7 @@ import type { ParsedRecord } from '../logfile/types.js';
 import { type FileVerdict, LogVerifier, type ProblemKind } from '../logfile/verify.js';
 import type { Metrics } from '../observability/metrics.js';
 import { HaltedError, errorCode } from '../shared/errors.js';
-import type { Sink, SinkUnit, UnitSummary } from '../sinks/sink.js';
+import type { Sink, UnitSummary } from '../sinks/sink.js';
 import { Checkpoint, chainHead, collectingSince } from '../state/checkpoint.js';
 import { type DeviceState, type FileRecord, MAX_SEGMENTS_KEPT, type StateStore } from '../state/store.js';
 import { type FileDecision, decideFile } from './file-policy.js';
@@ -523,7 +523,11 @@ export class DeviceCollector {
       };
     }
     const alerts = await writeFileTail(unit, options, file, verdict, trail);
-    return { kind: 'sent', id, unit, verdict, file, trail, trustedKeys, now, alerts, device };
+    // Ended now, not when its turn to complete comes: its documents go out with the next free request slot, so
+    // while earlier files wait for their acknowledgements every slot stays busy. Awaited in #completeFile.
+    const acknowledged = unit.end();
+    acknowledged.catch(() => undefined); // observed in #completeFile; never an unhandled rejection meanwhile
+    return { kind: 'sent', id, acknowledged, verdict, file, trail, trustedKeys, now, alerts, device };
   }
 
   /**
@@ -532,7 +536,7 @@ export class DeviceCollector {
    */
   async #completeFile(checkpoint: Checkpoint, sent: SentFile): Promise<FileOutcome> {
     const { id, verdict, file, trail, now, alerts } = sent;
-    const acknowledged = await sent.unit.end();
+    const acknowledged = await sent.acknowledged;
     const custody = this.#o.custody;
     // A lease lost meanwhile: the new holder collects this file again; a digest written here would fork the chain.
     await this.#o.fence?.();
@@ -712,7 +716,8 @@ const FILES_IN_FLIGHT = 2;
 interface SentFile {
   readonly kind: 'sent';
   readonly id: string;
-  readonly unit: SinkUnit;
+  /** The unit's end: resolves once the output acknowledged every document of the file. */
+  readonly acknowledged: Promise<UnitSummary>;
   readonly verdict: FileVerdict;
   readonly file: FetchedFile;
   readonly trail: CustodyTrail | undefined;
