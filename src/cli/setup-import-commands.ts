@@ -96,7 +96,7 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
     throw new UsageError('--retention must look like 365d, 48h or 90m');
   const loaded = values.config ? loadOrReport(values.config, out, SETUP_USAGE) : null;
   if (values.config && !loaded) return EXIT_USAGE;
-  const kibana = kibanaFrom(values.kibana, loaded?.config.kibana);
+  const kibana = dashboardsFrom(values.kibana, loaded?.config.kibana, '--kibana', 'KIBANA');
   const osd = dashboardsFrom(values['opensearch-dashboards'], loaded?.config.opensearch_dashboards);
   const output = loaded?.config.output;
   const wantsCluster =
@@ -183,11 +183,6 @@ async function setupOpenSearchDashboards(conn: DashboardsConnection, dryRun: boo
   }
   const { imported } = await installOpenSearchDashboardsAssets(conn);
   await out.line(`${where}: ${imported} saved objects imported (overwriting earlier versions)`);
-}
-
-/** Kibana from `--kibana URL` (credentials from KIBANA_* variables) or the config's `kibana` section. */
-function kibanaFrom(url: string | undefined, section: Config['kibana']): KibanaConnection | null {
-  return dashboardsFrom(url, section, '--kibana', 'KIBANA');
 }
 
 /**
@@ -305,9 +300,8 @@ export async function importCommand(argv: string[], out: Output): Promise<number
 }
 
 /** An engine's refusal of a read, in words a user can act on. */
-export function describeRefusal(status: number, body?: unknown): string {
+function describeRefusal(status: number): string {
   if (status === 401) return 'the credentials were rejected (401)';
   if (status === 403) return 'permission denied (403)';
-  const reason = (body as { error?: { reason?: string } } | undefined)?.error?.reason;
-  return `HTTP ${status}${reason ? `: ${redactUrls(reason.slice(0, 300))}` : ''}`;
+  return `HTTP ${status}`;
 }
