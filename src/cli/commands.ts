@@ -181,7 +181,7 @@ export const COMMANDS = {
         type: 'string',
         value: 'DURATION',
         help: 'delete audit data older than this',
-        otherwise: `output.elasticsearch.retention, else ${D.elasticsearch.retention}`,
+        otherwise: `the output's retention, else ${D.elasticsearch.retention}`,
       },
     },
     examples: [
