@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DeviceClient } from '../../../src/device/client.js';
 import { parseLogSync } from '../../../src/logfile/parse.js';
@@ -55,11 +54,18 @@ describe('a simulator fleet', () => {
   });
 
   it('shares one certificate over HTTPS, and listens on consecutive ports from basePort', async () => {
-    const probe = createServer().listen(0, '127.0.0.1');
-    await new Promise((resolve) => probe.once('listening', resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise((resolve) => probe.close(resolve));
-    const sims = await fleet({ devices: 2, http: false, basePort: port, boots: 1 });
+    // Below the kernel's ephemeral range (32768 and up), where the suite's own connections take their ports;
+    // a base that is taken all the same is tried again elsewhere (the fleet closes what it had started).
+    let port = 0;
+    let sims: HemSimulator[] = [];
+    for (let attempt = 0; sims.length === 0; attempt++) {
+      port = 20_000 + Math.floor(Math.random() * 10_000);
+      try {
+        sims = await fleet({ devices: 2, http: false, basePort: port, boots: 1 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 4) throw err;
+      }
+    }
     expect(sims.map((s) => s.url)).toEqual([`https://127.0.0.1:${port}`, `https://127.0.0.1:${port + 1}`]);
     expect(sims[0]!.certSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(sims[1]!.certSha256).toBe(sims[0]!.certSha256);
