@@ -316,7 +316,7 @@ describe('three instances share thirty devices', () => {
     // Leases long enough that a test machine under load never starves a holder past them (no takeover is tested).
     const r = await rig({ devices: 30, boots: 3, events: 40, ttl: '12s', renew: '3s' });
     // i1 serves /metrics: the same config plus metrics.listen.
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = 20_000 + Math.floor(Math.random() * 10_000); // below the ephemeral range (32768 and up)
     const withMetrics = join(r.dir, 'metrics.yaml');
     writeFileSync(withMetrics, `metrics: { listen: "127.0.0.1:${port}" }\n${readFileSync(r.config, 'utf8')}`);
     const instances = ['i1', 'i2', 'i3'].map((id) => startInstance(r, id, id === 'i1' ? withMetrics : r.config));
