@@ -219,12 +219,11 @@ export async function createStore(
   config: Config,
   options: { rest?: RestClient | null; instance?: string | null } = {},
 ): Promise<StateStore & { close?: () => Promise<void> }> {
-  const index = stateIndexOf(config);
-  if (index === null || config.state.store === 'file') return new FileStateStore(config.state_dir);
+  if (config.state.store === 'file') return new FileStateStore(config.state_dir);
   const own = options.rest ? null : await openConfiguredCluster(config.state.store, config.output);
   const store = new ClusterStateStore({
     rest: options.rest ?? own!.rest,
-    index,
+    index: D.fleet.index,
     fleet: config.state.fleet,
     instance: options.instance ?? null,
     leaseTtlMs: config.state.lease_ttl,

@@ -3,7 +3,7 @@
  * page by page with `search_after` (memory: one page). Sorts are on fields of the documents, never on `_id`
  * (Elasticsearch 8+ refuses that by default). Plain search DSL over the RestClient seam, so either engine serves it.
  */
-import type { RestClient } from '../sinks/search/rest.js';
+import { type RestClient, refusal } from '../sinks/search/rest.js';
 import { AUDIT_DATASET } from '../ecs/audit-shape.js';
 import { CUSTODY_DATASET } from '../ecs/custody.js';
 
@@ -64,13 +64,9 @@ export class ClusterReader {
   /** One search; missing indices match nothing (a namespace without data is not an error). */
   async #query(index: string, body: Record<string, unknown>): Promise<SearchAnswer> {
     const path = `/${index}/_search?ignore_unavailable=true&allow_no_indices=true`;
-    const { status, body: answer } = await this.rest.request('POST', path, body);
-    if (status !== 200) {
-      const error = (answer as { error?: { type?: string; reason?: string } } | null)?.error;
-      const why = status === 401 ? 'credentials rejected' : status === 403 ? 'permission denied' : error?.reason;
-      throw new ClusterReadError(`searching ${index} failed: HTTP ${status}${why ? ` (${why})` : ''}`);
-    }
-    return answer as SearchAnswer;
+    const answer = await this.rest.request('POST', path, body);
+    if (answer.status !== 200) throw new ClusterReadError(`searching ${index} failed: ${refusal(answer)}`);
+    return answer.body as SearchAnswer;
   }
 
   get #custodyIndex(): string {

@@ -13,7 +13,7 @@ import type { DashboardsConnection } from '../shared/dashboards-import.js';
 import { fileIdFromName, namespaceError } from '../ecs/map.js';
 import { SearchBulkSink } from '../sinks/search/bulk-sink.js';
 import { connectionFromEnv } from '../sinks/elasticsearch/client.js';
-import { RestUnreachableError } from '../sinks/search/rest.js';
+import { RestUnreachableError, refusal } from '../sinks/search/rest.js';
 import { type EngineInfo, type SetupAction, SetupError, setupEngine } from '../sinks/search/setup.js';
 import { SinkError } from '../sinks/sink.js';
 import { ForwarderError } from '../shared/errors.js';
@@ -25,6 +25,7 @@ import { COMMANDS } from './commands.js';
 import type { Output } from './output.js';
 import { describeIoError } from './verify-command.js';
 import { loadOrReport } from './config-commands.js';
+import type { LoadedConfig } from '../config/load.js';
 import { deadLetterFileOf, stateIndexOf } from '../app/wiring.js';
 import {
   type SearchCluster,
@@ -57,11 +58,13 @@ export async function clusterFrom(
   values: { config?: string | undefined; elasticsearch?: string | undefined; opensearch?: string | undefined },
   out: Output,
   usage: string,
+  /** The config of `--config` when the command has loaded it already. */
+  preloaded?: LoadedConfig,
 ): Promise<CommandCluster | null> {
   const given = (['config', 'elasticsearch', 'opensearch'] as const).filter((k) => values[k] !== undefined);
   if (given.length > 1) throw new UsageError(`give one of --${given.join(', --')}, not several`);
   if (values.config) {
-    const loaded = loadOrReport(values.config, out, usage);
+    const loaded = preloaded ?? loadOrReport(values.config, out, usage);
     if (!loaded) return null;
     const { config } = loaded;
     const kind = effectiveOutput(config) === 'opensearch' ? 'opensearch' : 'elasticsearch';
@@ -107,7 +110,7 @@ export async function setupCommand(argv: string[], out: Output): Promise<number>
   if (!wantsCluster && !kibana && !osd) throw new UsageError(`nothing to set up; usage: ${SETUP_USAGE}`);
   try {
     if (wantsCluster) {
-      const opened = await clusterFrom(values, out, SETUP_USAGE);
+      const opened = await clusterFrom(values, out, SETUP_USAGE, loaded ?? undefined);
       if (!opened) return EXIT_USAGE;
       try {
         const stateIndex = opened.config && stateIndexOf(opened.config);
@@ -248,7 +251,7 @@ export async function importCommand(argv: string[], out: Output): Promise<number
       return EXIT_USAGE;
     }
     if (templates.status !== 200) {
-      out.error(`import: ${cluster.where}: ${describeRefusal(templates.status)}`);
+      out.error(`import: ${cluster.where}: ${refusal(templates)}`);
       return EXIT_USAGE;
     }
     for (const file of positionals) {
@@ -297,11 +300,4 @@ export async function importCommand(argv: string[], out: Output): Promise<number
   } finally {
     await cluster.close();
   }
-}
-
-/** An engine's refusal of a read, in words a user can act on. */
-function describeRefusal(status: number): string {
-  if (status === 401) return 'the credentials were rejected (401)';
-  if (status === 403) return 'permission denied (403)';
-  return `HTTP ${status}`;
 }

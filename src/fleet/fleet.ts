@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { RestAnswer, RestClient } from '../sinks/search/rest.js';
+import { type RestAnswer, type RestClient, refusal } from '../sinks/search/rest.js';
 import { ForwarderError } from '../shared/errors.js';
 import type { ClusterStateStore, Lease } from '../state/cluster-store.js';
 
@@ -50,10 +50,9 @@ export class FleetSetupError extends ForwarderError {
 
 /** The body of a 2xx answer; anything else fails the round (said once, retried next round). */
 async function answered(what: string, answer: Promise<RestAnswer>): Promise<unknown> {
-  const { status, body } = await answer;
-  if (status >= 200 && status < 300) return body;
-  const reason = (body as { error?: { reason?: string } } | null)?.error?.reason;
-  throw new Error(`fleet: cannot ${what}: HTTP ${status}${reason ? ` (${reason})` : ''}`);
+  const r = await answer;
+  if (r.status >= 200 && r.status < 300) return r.body;
+  throw new Error(`fleet: cannot ${what}: ${refusal(r)}`);
 }
 
 const rank = (instance: string, device: string) =>

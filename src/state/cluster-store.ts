@@ -2,7 +2,7 @@
 // device's document also carries its lease: who collects it, until when. Every write is conditional on the
 // sequence number and primary term this instance last saw, so a writer that lost the document to another
 // (a lease taken over while it was paused, a `state` command) gets a conflict and never overwrites it.
-import type { RestAnswer, RestClient, RestOptions } from '../sinks/search/rest.js';
+import { type RestAnswer, type RestClient, type RestOptions, refusal } from '../sinks/search/rest.js';
 import { ForwarderError } from '../shared/errors.js';
 import {
   type DeviceState,
@@ -124,10 +124,7 @@ export class ClusterStateStore implements StateStore {
       throw new ClusterStateError(`cannot ${what} in ${this.#o.index}: ${(err as Error).message}`, { cause: err });
     }
     if (expected.includes(answer.status)) return answer;
-    const reason = (answer.body as { error?: { reason?: string } } | null)?.error?.reason;
-    throw new ClusterStateError(
-      `cannot ${what} in ${this.#o.index}: HTTP ${answer.status}${reason ? ` (${reason})` : ''}`,
-    );
+    throw new ClusterStateError(`cannot ${what} in ${this.#o.index}: ${refusal(answer)}`);
   }
 
   #docPath(id: string): string {

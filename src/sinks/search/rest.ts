@@ -26,3 +26,12 @@ export interface RestClient {
 export class RestUnreachableError extends Error {
   override readonly name = 'RestUnreachableError';
 }
+
+/** Why the engine refused, in a few words: `HTTP 403 (permission denied)`, `HTTP 400 (type: reason)`. */
+export function refusal({ status, body }: RestAnswer): string {
+  if (status === 401) return 'HTTP 401 (the credentials were rejected)';
+  if (status === 403) return 'HTTP 403 (permission denied)';
+  const error = (body as { error?: { type?: string; reason?: string } | string } | null | undefined)?.error;
+  const reason = typeof error === 'string' ? error : [error?.type, error?.reason].filter(Boolean).join(': ');
+  return `HTTP ${status}${reason ? ` (${reason.slice(0, 300)})` : ''}`;
+}
