@@ -10,6 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type SimulatorFleet, startSimulatorFleet } from '../../src/simulator/fleet.js';
 import { setupCluster } from '../../src/sinks/elasticsearch/setup.js';
 import { elasticsearchRest } from '../../src/sinks/elasticsearch/rest.js';
+import { openSearchRest } from '../../src/sinks/opensearch/rest.js';
+import { Client as OpenSearchClient } from '@opensearch-project/opensearch';
 import { ClusterStateStore, LeaseLostError } from '../../src/state/cluster-store.js';
 import { CLI, runCliAsync } from '../helpers/cli.js';
 import { clusterUrl, opensearchUrl, testClient } from '../helpers/cluster.js';
@@ -18,6 +20,7 @@ const INDEX = 'encedo-hem-forwarder-state';
 const PASSPHRASE = 'fleet-test-passphrase';
 const client = testClient();
 const rest = elasticsearchRest(client);
+const osClient = new OpenSearchClient({ node: opensearchUrl() });
 const children: ChildProcess[] = [];
 const fleets: SimulatorFleet[] = [];
 afterAll(async () => {
@@ -27,6 +30,7 @@ afterAll(async () => {
   }
   for (const f of fleets) await f.close();
   await client.close();
+  await osClient.close();
 });
 
 let counter = 0;
@@ -272,43 +276,52 @@ describe('state in the cluster: conditional writes and leases', () => {
     await expect(cli.save({ ...read, serial: 'four' }, { ifRevision: 2 })).rejects.toThrow(/changed underneath/);
   });
 
-  it('state migrate --to elasticsearch copies the state files once and never over a newer state', async () => {
-    const r = await rig({ devices: 2, boots: 2, events: 20, ttl: '3s', renew: '1s' });
-    // Collect with the file store first, as a user did before the fleet.
-    const fileConfig = join(r.dir, 'file.yaml');
-    const text = readFileSync(r.config, 'utf8');
-    writeFileSync(fileConfig, text.replace(/^state:\n( {2}.*\n)+/m, `state_dir: ${join(r.dir, 'file-state')}\n`));
-    const once = await runCliAsync(['run', '--once', '--config', fileConfig], { env: { FLEET_PW: PASSPHRASE } });
-    expect(once.status, once.stdout + once.stderr).toBe(0);
-    const migrate = (config: string) =>
-      runCliAsync(['state', 'migrate', '--to', 'elasticsearch', '--config', config], { env: { FLEET_PW: PASSPHRASE } });
-    // The fleet's config, with the state files the file store wrote: what the user edits before migrating.
-    const fleetConfig = join(r.dir, 'migrate.yaml');
-    writeFileSync(fleetConfig, text.replace(/^state:\n/m, `state_dir: ${join(r.dir, 'file-state')}\nstate:\n`));
-    const copied = await migrate(fleetConfig);
-    expect(copied.status, copied.stdout + copied.stderr).toBe(0);
-    expect(copied.stdout).toMatch(
-      new RegExp(`${r.devices[0]}: 2 file\\(s\\) of .* copied to ${INDEX}/device:${r.fleet}:`),
-    );
-    const docs = await deviceDocs(r);
-    expect(ingested(docs.get(r.devices[0])).length).toBe(2);
-    // Again: the same state is there already; a state the fleet changed since is never overwritten.
-    const again = await migrate(fleetConfig);
-    expect(again.status).toBe(0);
-    expect(again.stdout).toMatch(/already in/);
-    const cli = store(null, r.fleet);
-    const { state } = await cli.load(r.devices[1]!);
-    await cli.save({ ...state, serial: 'changed by an instance' }, { ifRevision: state.revision });
-    const refused = await migrate(fleetConfig);
-    expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(
-      new RegExp(`${r.devices[1]}: .* has a state already \\(revision \\d+\\); not overwritten`),
-    );
-    // `state show` reads the cluster store.
-    const show = await runCliAsync(['state', 'show', '--config', r.config], { env: { FLEET_PW: PASSPHRASE } });
-    expect(show.status).toBe(0);
-    expect(show.stdout).toMatch(new RegExp(`${r.devices[0]}: serial [0-9a-f]+; .*2 files \\(2 ingested`));
-  });
+  it.each(['elasticsearch', 'opensearch'] as const)(
+    'state migrate --to %s copies the state files once and never over a newer state',
+    async (engine) => {
+      const r = await rig({ devices: 2, boots: 2, events: 20, ttl: '3s', renew: '1s', engine });
+      // Collect with the file store first, as a user did before the fleet.
+      const fileConfig = join(r.dir, 'file.yaml');
+      const text = readFileSync(r.config, 'utf8');
+      writeFileSync(fileConfig, text.replace(/^state:\n( {2}.*\n)+/m, `state_dir: ${join(r.dir, 'file-state')}\n`));
+      const once = await runCliAsync(['run', '--once', '--config', fileConfig], { env: { FLEET_PW: PASSPHRASE } });
+      expect(once.status, once.stdout + once.stderr).toBe(0);
+      const migrate = (config: string) =>
+        runCliAsync(['state', 'migrate', '--to', engine, '--config', config], { env: { FLEET_PW: PASSPHRASE } });
+      // The fleet's config, with the state files the file store wrote: what the user edits before migrating.
+      const fleetConfig = join(r.dir, 'migrate.yaml');
+      writeFileSync(fleetConfig, text.replace(/^state:\n/m, `state_dir: ${join(r.dir, 'file-state')}\nstate:\n`));
+      const copied = await migrate(fleetConfig);
+      expect(copied.status, copied.stdout + copied.stderr).toBe(0);
+      expect(copied.stdout).toMatch(
+        new RegExp(`${r.devices[0]}: 2 file\\(s\\) of .* copied to ${INDEX}/device:${r.fleet}:`),
+      );
+      const docs = await deviceDocs(r);
+      expect(ingested(docs.get(r.devices[0])).length).toBe(2);
+      // Again: the same state is there already; a state the fleet changed since is never overwritten.
+      const again = await migrate(fleetConfig);
+      expect(again.status).toBe(0);
+      expect(again.stdout).toMatch(/already in/);
+      const cli = new ClusterStateStore({
+        rest: engine === 'elasticsearch' ? rest : openSearchRest(osClient),
+        index: INDEX,
+        fleet: r.fleet,
+        instance: null,
+        leaseTtlMs: 60_000,
+      });
+      const { state } = await cli.load(r.devices[1]!);
+      await cli.save({ ...state, serial: 'changed by an instance' }, { ifRevision: state.revision });
+      const refused = await migrate(fleetConfig);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(`${r.devices[1]}: .* has a state already \\(revision \\d+\\); not overwritten`),
+      );
+      // `state show` reads the cluster store.
+      const show = await runCliAsync(['state', 'show', '--config', r.config], { env: { FLEET_PW: PASSPHRASE } });
+      expect(show.status).toBe(0);
+      expect(show.stdout).toMatch(new RegExp(`${r.devices[0]}: serial [0-9a-f]+; .*2 files \\(2 ingested`));
+    },
+  );
 });
 
 describe('three instances share thirty devices', () => {

@@ -3,14 +3,11 @@
 // panel's and the dashboard's filters, the panel's KQL, the aggs of its visState) and run on the engine.
 // Not covered: OSD itself (its rendering, its own KQL parser: test/helpers/kql.ts stands in for it) and the second
 // request OSD sends for a terms agg's "Other" bucket.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OSD_SAVED_OBJECTS_FILE } from '../../src/opensearch-dashboards/install.js';
 import { runCliAsync } from '../helpers/cli.js';
-import { opensearchUrl, uniqueNamespace } from '../helpers/cluster.js';
+import { openSearchSimConfig, opensearchUrl, uniqueNamespace } from '../helpers/cluster.js';
 import { readNdjson } from '../helpers/documents.js';
 import { FIELD_TYPES } from '../helpers/field-types.js';
 import { kqlToQueryString } from '../helpers/kql.js';
@@ -34,24 +31,12 @@ afterAll(async () => {
 });
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hemfwd-osd-'));
-  const config = join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    [
-      `state_dir: ${join(dir, 'state')}`,
-      'log: { level: error, format: ecs }',
-      'devices:',
-      '  - name: osd-sim',
-      // An edited file gives integrity alerts and an invalid file, for the alert and problem panels.
-      '    simulator: { seed: 11, boots: 3, events_per_boot: 60, tamper: [{ file: 1, kind: edit }] }',
-      `    namespace: ${namespace}`,
-      'output:',
-      '  type: opensearch',
-      `  opensearch: { hosts: ["${url}"] }`,
-      '',
-    ].join('\n'),
-  );
+  const { path: config } = openSearchSimConfig(namespace, {
+    device: 'osd-sim',
+    level: 'error',
+    // An edited file gives integrity alerts and an invalid file, for the alert and problem panels.
+    simulator: '{ seed: 11, boots: 3, events_per_boot: 60, tamper: [{ file: 1, kind: edit }] }',
+  });
   const r = await runCliAsync(['run', '--once', '--config', config]);
   expect(r.status, r.stdout + r.stderr).toBe(0);
   // The tampered file does not verify; its events are indexed all the same, flagged, with an alert.

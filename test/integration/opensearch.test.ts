@@ -7,34 +7,13 @@ import { Client } from '@opensearch-project/opensearch';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../../src/audit/report.js';
 import { runCliAsync } from '../helpers/cli.js';
-import { opensearchUrl, uniqueNamespace } from '../helpers/cluster.js';
+import { openSearchSimConfig, opensearchUrl, uniqueNamespace } from '../helpers/cluster.js';
 
 const url = opensearchUrl();
 const client = new Client({ node: url });
 afterAll(async () => {
   await client.close();
 });
-
-function config(namespace: string, extra = ''): { path: string; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'hemfwd-os-'));
-  const path = join(dir, 'config.yaml');
-  writeFileSync(
-    path,
-    [
-      `state_dir: ${join(dir, 'state')}`,
-      'log: { level: warn, format: ecs }',
-      'devices:',
-      '  - name: sim',
-      '    simulator: { seed: 5, boots: 3, events_per_boot: 40 }',
-      `    namespace: ${namespace}`,
-      'output:',
-      '  type: opensearch',
-      `  opensearch: { hosts: ["${url}"]${extra} }`,
-      '',
-    ].join('\n'),
-  );
-  return { path, dir };
-}
 
 async function count(index: string): Promise<number> {
   await client.indices.refresh({ index, ignore_unavailable: true } as never);
@@ -46,7 +25,7 @@ const number = (text: string, re: RegExp) => Number(re.exec(text)?.[1]?.replaceA
 
 describe('output.type: opensearch on an unmodified OpenSearch', () => {
   it('setup installs the templates and pipeline through the OpenSearch client; ISM missing is said', async () => {
-    const { path } = config(uniqueNamespace('os'));
+    const { path } = openSearchSimConfig(uniqueNamespace('os'));
     const dry = await runCliAsync(['setup', '--config', path, '--dry-run']);
     expect(dry.status, dry.stderr).toBe(0);
     const r = await runCliAsync(['setup', '--config', path]);
@@ -68,7 +47,7 @@ describe('output.type: opensearch on an unmodified OpenSearch', () => {
 
   it('run --once collects every record once; a rerun from scratch finds them all already there', async () => {
     const namespace = uniqueNamespace('os');
-    const { path } = config(namespace);
+    const { path } = openSearchSimConfig(namespace);
     const first = await runCliAsync(['run', '--once', '--config', path]);
     expect(first.status, first.stdout + first.stderr).toBe(0);
     expect(first.stdout).toMatch(/output: OpenSearch http:\/\/127\.0\.0\.1:\d+ \(data streams/);
@@ -89,7 +68,7 @@ describe('output.type: opensearch on an unmodified OpenSearch', () => {
   });
 
   it('an unreachable cluster at start is one line naming the output, exit 1', async () => {
-    const { path } = config(uniqueNamespace('os'));
+    const { path } = openSearchSimConfig(uniqueNamespace('os'));
     writeFileSync(path, readFileSync(path, 'utf8').replace(url, 'http://127.0.0.1:9'));
     const r = await runCliAsync(['run', '--once', '--config', path]);
     expect(r.status).toBe(1);
@@ -98,7 +77,7 @@ describe('output.type: opensearch on an unmodified OpenSearch', () => {
 
   it('audit proves what run wrote intact, and finds a deleted and an altered document', async () => {
     const namespace = uniqueNamespace('os');
-    const { path } = config(namespace);
+    const { path } = openSearchSimConfig(namespace);
     const run = await runCliAsync(['run', '--once', '--config', path]);
     expect(run.status, run.stdout + run.stderr).toBe(0);
     const audit = async () => {
