@@ -65,7 +65,9 @@ const PRIVILEGE_HINT = 'the API key or user needs the create_doc (or create) pri
  * checkpointed); anything else is a refusal of the content and dead-lettered with the original document. A
  * whole request that fails to connect, times out, gets 429/5xx or a cluster block is retried the same way. A
  * response whose items do not match the request is resent a bounded number of times, then fails the units.
- * Memory is bounded: one buffer plus `concurrency` requests in flight.
+ * Memory is bounded: one buffer plus `concurrency` requests in flight. A request slot that frees takes what
+ * the buffer holds (at least a quarter of a request), so the engine keeps `concurrency` requests while files are
+ * still being mapped.
  */
 export class SearchBulkSink implements Sink {
   readonly stats: SinkStats = emptySinkStats();
@@ -146,8 +148,22 @@ export class SearchBulkSink implements Sink {
     this.#bufferBytes = 0;
     const request = this.#send(batch)
       .catch((err: unknown) => this.#giveUp(batch, this.#unexpected(err))) // a bug must fail units, not hang or crash
-      .finally(() => this.#inFlight.delete(request));
+      .finally(() => {
+        this.#inFlight.delete(request);
+        if (this.#worthSending()) void this.#dispatch();
+      });
     this.#inFlight.add(request);
+  }
+
+  /**
+   * Whether a slot that just freed should take the buffer now rather than at the next flush: the engine would
+   * otherwise idle while the next file is still being mapped. A quarter of a full request is enough to be worth
+   * it; smaller remainders wait for end(), the count or the interval, so a trickle never becomes a stream of
+   * tiny requests.
+   */
+  #worthSending(): boolean {
+    if (this.#abort.signal.aborted || this.#inFlight.size >= this.#o.concurrency) return false;
+    return this.#buffer.length * 4 >= this.#o.flushCount || this.#bufferBytes * 4 >= this.#o.flushBytes;
   }
 
   async flush(): Promise<void> {

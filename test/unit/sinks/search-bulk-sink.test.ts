@@ -400,6 +400,32 @@ describe('SearchBulkSink over a fake transport', () => {
     expect(transport.requests.map((r) => r.docs.length)).toEqual([2, 2]);
   });
 
+  it.each([
+    [2, [8, 2]],
+    [1, [8]],
+  ])(
+    'a slot that frees takes %i buffered documents at once only if they are a quarter of a request',
+    async (more, sent) => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const transport = new FakeTransport(async (r) => {
+        if (r.n === 1) await gate;
+        return r.docs.map(ok);
+      });
+      const { sink } = newSink(transport, { concurrency: 1, flushCount: 8, flushIntervalMs: 60_000 });
+      const unit = sink.open('f');
+      for (const d of docs(8 + more)) await unit.write(d); // the first 8 fill a request, the rest wait in the buffer
+      expect(transport.requests.map((r) => r.docs.length)).toEqual([8]);
+      release();
+      await new Promise((r) => setTimeout(r, 30));
+      // No end() and no interval yet: only a slot that freed can have sent them.
+      expect(transport.requests.map((r) => r.docs.length)).toEqual(sent);
+      expect(await unit.end()).toEqual({ written: 8 + more, duplicates: 0, deadLettered: 0, deadLetters: [] });
+      await sink.close();
+      expect(transport.requests.map((r) => r.docs.length)).toEqual([8, more]);
+    },
+  );
+
   it('the byte budget counts UTF-8 bytes, not UTF-16 code units', async () => {
     const wide = doc(1, 'test', '€'.repeat(300)); // 300 code units, 900 bytes
     const narrow = doc(2, 'test', 'e'.repeat(300));
