@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Deterministic bytes from a seed (SHA-256 in counter mode): the same seed gives the same device. */
 export class SeededRandom {
@@ -13,13 +13,10 @@ export class SeededRandom {
   }
 
   bytes(n: number, label = ''): Buffer {
+    const block = () => hash('sha256', `${this.#seed}/${label}/${this.#counter++}`, 'buffer');
+    if (n <= 32) return block().subarray(0, n);
     const out: Buffer[] = [];
-    for (let have = 0; have < n; have += 32)
-      out.push(
-        createHash('sha256')
-          .update(`${this.#seed}/${label}/${this.#counter++}`)
-          .digest(),
-      );
+    for (let have = 0; have < n; have += 32) out.push(block());
     return Buffer.concat(out).subarray(0, n);
   }
 
