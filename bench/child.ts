@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ENGINE = fileURLToPath(new URL('../../test/engine/engine.mjs', import.meta.url));
 
 /** Node flags of the installed command's `#!` line, as a user runs it. */

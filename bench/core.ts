@@ -32,7 +32,7 @@ const RECORDS = Number(args.positionals[0] ?? 1_000_000);
 const ONLY = args.values.only;
 if (ONLY !== undefined && ONLY !== 'core' && ONLY !== 'cli') throw new Error('--only core or --only cli');
 const ROUNDS = Number(args.values.rounds);
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const REFERENCE = fileURLToPath(new URL('./core-reference.js', import.meta.url));
 /** The bin's shebang flags: the CLI is measured as users run it. */
 const NODE_FLAGS = ['--max-old-space-size=160'];

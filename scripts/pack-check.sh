@@ -88,20 +88,20 @@ say "tarball $(basename "$TARBALL"): $(wc -l <"$TMP/contents") files, $(du -k "$
 # Every file of mappings/ (setup reads them from the package) and of deploy/ (the service files a user copies
 # out of the installed package, when the sources have them).
 {
-  printf '%s\n' package.json README.md config.example.yaml dist/src/cli/main.js dist/src/shared/package-info.js
+  printf '%s\n' package.json README.md config.example.yaml dist/cli/main.js
   (cd "$STAGE" && find mappings deploy -type f 2>/dev/null || true)
 } >"$TMP/wanted"
 while read -r f; do
   grep -qxF "package/$f" "$TMP/contents" || fail "the tarball lacks $f"
 done <"$TMP/wanted"
 # Nothing the runtime does not need: no sources, tests, benchmarks, build scripts or source maps.
-if grep -E '^package/(src|test|bench|scripts|dist/(test|bench|scripts))/|\.(ts|map)$|^package/(node_modules|data)/' \
+if grep -E '^package/(src|test|bench|scripts|dist/(src|test|bench|scripts))/|\.(ts|map)$|^package/(node_modules|data)/' \
   "$TMP/contents" >"$TMP/extra"; then
   head -n 20 "$TMP/extra" >&2
   fail "the tarball ships files the runtime does not need"
 fi
 # dist/ was built by prepack in the clean copy, which had none: no stale files of an older build.
-[ -f "$STAGE/dist/src/cli/main.js" ] || fail "prepack did not build dist/src"
+[ -f "$STAGE/dist/cli/main.js" ] || fail "prepack did not build dist/cli"
 
 # --- 3. A global install, into a prefix of its own: dependencies only (no devDependencies).
 PREFIX="$TMP/prefix"
