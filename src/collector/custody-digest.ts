@@ -122,7 +122,8 @@ export interface WrittenDigest {
 /** Signs `body`, writes it to the output and the local digest file, and returns the new chain head. */
 export async function writeDigest(chain: ChainContext, body: DigestBody): Promise<WrittenDigest> {
   const signed: SignedDigest = signDigest(body, chain.custody.key);
-  const unit = chain.sink.open(`${chain.deviceName}/custody/${body.chain.position}`);
+  // Immediate: the file's checkpoint waits for this one document, which need not queue behind the next files' data.
+  const unit = chain.sink.open(`${chain.deviceName}/custody/${body.chain.position}`, { immediate: true });
   await unit.write(custodyDocument(signed, chain));
   const summary = await unit.end();
   if (summary.deadLettered > 0) {

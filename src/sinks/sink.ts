@@ -55,9 +55,18 @@ export interface SinkUnit {
   end(): Promise<UnitSummary>;
 }
 
+/** How a unit's documents travel. */
+export interface UnitOptions {
+  /**
+   * Sent at end() in a request of their own, without waiting behind the bulk data for a request slot: for a
+   * few small documents that something waits on (a custody digest, which its file's checkpoint waits for).
+   */
+  readonly immediate?: boolean;
+}
+
 export interface Sink {
   readonly stats: Readonly<SinkStats>;
-  open(unitId: string): SinkUnit;
+  open(unitId: string, options?: UnitOptions): SinkUnit;
   /** Sends what is buffered and waits for every request in flight. */
   flush(): Promise<void>;
   /** Flushes, then releases resources. Idempotent. */

@@ -10,6 +10,7 @@ import {
   SinkError,
   type SinkStats,
   type SinkUnit,
+  type UnitOptions,
   UnitTracker,
   type UnitSummary,
   emptySinkStats,
@@ -78,6 +79,8 @@ export class SearchBulkSink implements Sink {
   #bufferBytes = 0;
   #timer: NodeJS.Timeout | null = null;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Requests of immediate units: outside the request slots, waited for by flush() all the same. */
+  readonly #outOfBand = new Set<Promise<void>>();
   readonly #units = new Set<UnitTracker>();
   readonly #abort = new AbortController();
   #closed = false;
@@ -103,13 +106,14 @@ export class SearchBulkSink implements Sink {
     return this.#transport.name;
   }
 
-  open(unitId: string): SinkUnit {
+  open(unitId: string, options: UnitOptions = {}): SinkUnit {
     const unit = new UnitTracker(unitId);
     this.#units.add(unit);
     void unit.done.then(
       () => this.#units.delete(unit),
       () => this.#units.delete(unit),
     );
+    if (options.immediate) return this.#immediateUnit(unit);
     return {
       write: (doc) => this.#write(doc, unit),
       end: async (): Promise<UnitSummary> => {
@@ -121,14 +125,37 @@ export class SearchBulkSink implements Sink {
     };
   }
 
-  async #write(doc: IndexDocument, unit: UnitTracker): Promise<void> {
+  #immediateUnit(unit: UnitTracker): SinkUnit {
+    const items: Item[] = [];
+    return {
+      write: async (doc) => {
+        items.push(this.#item(doc, unit));
+      },
+      end: async (): Promise<UnitSummary> => {
+        unit.ended = true;
+        unit.settleIfDone();
+        if (items.length > 0) {
+          const request = this.#request(items.splice(0), this.#outOfBand);
+          this.#outOfBand.add(request);
+        }
+        return unit.done;
+      },
+    };
+  }
+
+  #item(doc: IndexDocument, unit: UnitTracker): Item {
     if (this.#abort.signal.aborted || this.#closed)
       throw new SinkError('aborted', `the ${this.#name} output is closed`);
-    const source = sourceJson(doc);
-    const action = createAction(doc._index, doc._id);
     unit.outstanding++;
     this.stats.queued++;
-    this.#buffer.push({ id: doc._id, index: doc._index, action, source, unit, done: false });
+    const action = createAction(doc._index, doc._id);
+    return { id: doc._id, index: doc._index, action, source: sourceJson(doc), unit, done: false };
+  }
+
+  async #write(doc: IndexDocument, unit: UnitTracker): Promise<void> {
+    const item = this.#item(doc, unit);
+    const { action, source } = item;
+    this.#buffer.push(item);
     // Bytes as sent, two lines and their newlines: non-ASCII text takes more than its string length.
     this.#bufferBytes += Buffer.byteLength(action) + Buffer.byteLength(source) + 2;
     if (this.#buffer.length >= this.#o.flushCount || this.#bufferBytes >= this.#o.flushBytes) await this.#dispatch();
@@ -146,13 +173,18 @@ export class SearchBulkSink implements Sink {
     const batch = this.#buffer;
     this.#buffer = [];
     this.#bufferBytes = 0;
-    const request = this.#send(batch)
+    this.#inFlight.add(this.#request(batch, this.#inFlight));
+  }
+
+  /** Sends `batch`; the request leaves `set` when it is done, and a slot that frees may take the buffer. */
+  #request(batch: Item[], set: Set<Promise<void>>): Promise<void> {
+    const request: Promise<void> = this.#send(batch)
       .catch((err: unknown) => this.#giveUp(batch, this.#unexpected(err))) // a bug must fail units, not hang or crash
       .finally(() => {
-        this.#inFlight.delete(request);
+        set.delete(request);
         if (this.#worthSending()) void this.#dispatch();
       });
-    this.#inFlight.add(request);
+    return request;
   }
 
   /**
@@ -168,7 +200,8 @@ export class SearchBulkSink implements Sink {
 
   async flush(): Promise<void> {
     await this.#dispatch();
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    while (this.#inFlight.size > 0 || this.#outOfBand.size > 0)
+      await Promise.all([...this.#inFlight, ...this.#outOfBand]);
   }
 
   async close(): Promise<void> {
@@ -194,7 +227,10 @@ export class SearchBulkSink implements Sink {
       let results: BulkItemResult[];
       try {
         this.stats.requests++;
+        const started = performance.now();
         results = await this.#transport.bulk(lines(items), this.#abort.signal);
+        const ms = Math.round(performance.now() - started);
+        this.#log.debug({ documents: items.length, in_flight: this.#inFlight.size, ms }, 'bulk request answered');
         if (results.length !== items.length) {
           throw new BulkRequestError(this.#mismatch(items.length, results.length), { malformed: true });
         }

@@ -426,6 +426,42 @@ describe('SearchBulkSink over a fake transport', () => {
     },
   );
 
+  it('an immediate unit goes at end() in a request of its own while every slot is busy, and is retried alike', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const transport = new FakeTransport(async (r) => {
+      if (r.n === 1) await gate; // the bulk data holds the only slot
+      if (r.n === 2) return r.docs.map(() => item(503, 'unavailable_shards_exception'));
+      return r.docs.map(ok);
+    });
+    const { sink } = newSink(transport, { concurrency: 1, flushCount: 2, flushIntervalMs: 60_000 });
+    const data = await writeAll(sink, docs(2));
+    const digest = sink.open('digest', { immediate: true });
+    await digest.write(doc(7));
+    expect(transport.requests).toHaveLength(1); // nothing goes before end()
+    expect(await digest.end()).toEqual({ written: 1, duplicates: 0, deadLettered: 0, deadLetters: [] });
+    expect(transport.requests.map((r) => r.docs.map((d) => d.id))).toEqual([['id-0', 'id-1'], ['id-7'], ['id-7']]);
+    release();
+    expect((await data.end()).written).toBe(2);
+    await sink.close();
+    expect(sink.stats).toMatchObject({ written: 3, retries: 1, queued: 0 });
+  });
+
+  it('flush() waits for an immediate unit too; abort fails it', async () => {
+    const transport = new FakeTransport(() => new Promise<never>(() => undefined));
+    const { sink } = newSink(transport);
+    const digest = sink.open('digest', { immediate: true });
+    await digest.write(doc(1));
+    const ended = failure(digest.end());
+    let flushed = false;
+    const flushing = sink.flush().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushed).toBe(false);
+    sink.abort('stopping');
+    expect((await ended).code).toBe('aborted');
+    await flushing;
+  });
+
   it('the byte budget counts UTF-8 bytes, not UTF-16 code units', async () => {
     const wide = doc(1, 'test', '€'.repeat(300)); // 300 code units, 900 bytes
     const narrow = doc(2, 'test', 'e'.repeat(300));
