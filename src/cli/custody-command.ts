@@ -65,7 +65,7 @@ async function rotate(config: Config, nextKeyFile: string | undefined, out: Outp
     throw new UsageError(`--next-key ${nextKeyFile}: ${(err as Error).message}`);
   }
   const lock = await lockStateDir(config.state_dir);
-  const log = createLogger({ level: config.log.level, format: config.log.format });
+  const log = await createLogger({ level: config.log.level, format: config.log.format });
   try {
     const { key: current } = await loadOrCreateCustodyKey(config.state_dir, configured);
     if (current.fingerprint === next.fingerprint) throw new UsageError('the next key is the current key');

@@ -77,7 +77,7 @@ async function run(argv: string[], out: Output): Promise<number> {
     ...(values['state-dir'] ? { state_dir: values['state-dir'] } : {}),
     state: { ...loaded.config.state, ...(instanceId ? { instance_id: instanceId } : {}) },
   };
-  const log = createLogger({ level: config.log.level, format: config.log.format });
+  const log = await createLogger({ level: config.log.level, format: config.log.format });
   for (const w of warnings) log.warn({ config: values.config }, w);
 
   // One collector per state: a second one would collect everything again and race on the checkpoints.

@@ -1,6 +1,5 @@
 import { ecsFormat } from '@elastic/ecs-pino-format';
 import { type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
 import { ECS_VERSION } from '../ecs/audit-shape.js';
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../shared/package-info.js';
 
@@ -28,16 +27,18 @@ export const REDACTED_PATHS = [
  * The root logger: ECS JSON (one object per line) for machines, pretty text on a terminal. Logs go to
  * stderr so that stdout stays free for the stdout output and command results.
  */
-export function createLogger(options: {
+export async function createLogger(options: {
   level: string;
   format: LogFormat;
   destination?: NodeJS.WritableStream;
-}): Logger {
+}): Promise<Logger> {
   const destination = options.destination ?? process.stderr;
   const usePretty =
     options.format === 'pretty' || (options.format === 'auto' && (destination as { isTTY?: boolean }).isTTY === true);
   const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
   if (usePretty) {
+    // Loaded only for a terminal: a service logs ECS JSON and need not load the pretty printer at every start.
+    const { default: pretty } = await import('pino-pretty');
     return pino(
       { level: options.level, redact, base: undefined },
       pretty({ destination, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss' }),

@@ -34,9 +34,9 @@ function nested(line: Record<string, unknown>): Record<string, unknown> {
 }
 
 describe("the forwarder's own logs", () => {
-  it('are ECS of the version they name, with service and dataset, own fields under encedo_hem', () => {
+  it('are ECS of the version they name, with service and dataset, own fields under encedo_hem', async () => {
     const { lines, destination } = capture();
-    const log = createLogger({ level: 'info', format: 'ecs', destination });
+    const log = await createLogger({ level: 'info', format: 'ecs', destination });
     const device = log.child({ device: 'hem1' });
     device.info({ file: '6774f7b9', records: 12, passphrase: 'hunter2' }, 'file ingested');
     device.error({ err: new TypeError('boom') }, 'cycle failed');
@@ -54,5 +54,20 @@ describe("the forwarder's own logs", () => {
     expect(ingested!.encedo_hem).toEqual({ device: 'hem1', file: '6774f7b9', records: 12, passphrase: '[redacted]' });
     expect(nested(failed!).error).toMatchObject({ type: 'TypeError', message: 'boom' });
     expect(passed!.event).toEqual({ action: 'x' });
+  });
+  it('are pretty text when asked (the printer is loaded only then), secrets redacted either way', async () => {
+    let text = '';
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        text += chunk.toString();
+        done();
+      },
+    });
+    const log = await createLogger({ level: 'info', format: 'pretty', destination });
+    log.info({ device: 'hem1', passphrase: 'hunter2' }, 'logged in');
+    expect(text).toMatch(/INFO.*logged in/);
+    expect(text).toContain('hem1');
+    expect(text).not.toContain('hunter2');
+    expect(() => JSON.parse(text)).toThrow();
   });
 });
