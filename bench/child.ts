@@ -146,10 +146,11 @@ export interface Simulator {
 /**
  * `hem-forwarder simulate` in a process of its own: `boots` closed files of `eventsPerBoot` activity records
  * (each also holds its KEY_INIT, boot preamble and REBOOT records), plus the current boot's file, locked.
+ * With `cacheMb`, files read again are served as rendered (simulate --cache-mb).
  */
-export async function startSimulator(boots: number, eventsPerBoot: number): Promise<Simulator> {
+export async function startSimulator(boots: number, eventsPerBoot: number, cacheMb = 0): Promise<Simulator> {
   const args = ['simulate', '--json', '--port', '0', '--boots', String(boots)];
-  args.push('--events-per-boot', String(eventsPerBoot), '--auth-delay-ms', '5');
+  args.push('--events-per-boot', String(eventsPerBoot), '--auth-delay-ms', '5', '--cache-mb', String(cacheMb));
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, HEM_SIM_PASSPHRASE: SIM_PASSPHRASE },

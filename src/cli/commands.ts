@@ -221,7 +221,7 @@ export const COMMANDS = {
     usage:
       'hem-forwarder simulate [--devices 1] [--host 127.0.0.1] [--port 8443] [--http] [--passphrase PW] ' +
       '[--master-passphrase PW] [--seed N] [--boots N] [--events-per-boot N] [--auth-delay-ms MS] [--epa] ' +
-      '[--control] [--json]',
+      '[--cache-mb N] [--control] [--json]',
     options: {
       devices: { type: 'string', value: 'N', help: 'independent devices, on consecutive ports', otherwise: '1' },
       host: { type: 'string', default: '127.0.0.1', value: 'HOST', help: 'the address to listen on' },
@@ -244,6 +244,12 @@ export const COMMANDS = {
       'events-per-boot': { type: 'string', value: 'N', help: 'records per boot', otherwise: '50' },
       'auth-delay-ms': { type: 'string', value: 'MS', help: "the device's login delay", otherwise: '500' },
       epa: { type: 'boolean', default: false, help: 'behave like an EPA model' },
+      'cache-mb': {
+        type: 'string',
+        value: 'N',
+        help: 'keep up to N MB of closed files, all devices together, for the next read instead of rebuilding them',
+        otherwise: '0',
+      },
       control: { type: 'boolean', default: false, help: 'serve /sim/* (faults, tamper, stats) for tests' },
       json: { type: 'boolean', default: false, help: 'one JSON line per device (url, certSha256, loggerKey, serial)' },
     },

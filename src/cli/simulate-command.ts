@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { RenderedFiles } from '../simulator/file-cache.js';
 import { startSimulatorFleet } from '../simulator/fleet.js';
 import { UsageError } from './errors.js';
 import { COMMANDS } from './commands.js';
@@ -42,6 +43,7 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
   const port = integer('port', values.port, 8443, 0, 65535);
   if (port > 0 && port + devices - 1 > 65535)
     throw new UsageError(`--port ${port} --devices ${devices}: the last port would be past 65535`);
+  const cacheMb = integer('cache-mb', values['cache-mb'], 0, 0, 1 << 20);
   const fleet = await startSimulatorFleet({
     devices,
     host: values.host,
@@ -56,6 +58,7 @@ export async function simulateCommand(argv: string[], out: Output): Promise<numb
     authDelayMs: integer('auth-delay-ms', values['auth-delay-ms'], 500),
     epa: values.epa,
     control: values.control,
+    ...(cacheMb > 0 ? { fileCache: new RenderedFiles(cacheMb * 2 ** 20) } : {}),
   }).catch((err: unknown) => {
     const e = err as NodeJS.ErrnoException & { port?: number };
     const why = LISTEN_ERRORS[e.code ?? ''];

@@ -1,3 +1,4 @@
+import type { RenderedFiles } from './file-cache.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeBase64 } from '../shared/base64.js';
 import { ed25519PublicKey, ed25519Sign } from '../shared/ed25519.js';
@@ -26,6 +27,8 @@ export interface DeviceOptions {
   readonly segmentEvery?: number;
   /** Seconds since the epoch; the device RTC. */
   readonly clock?: () => number;
+  /** Keeps rendered history files for the next read (shared by a fleet's devices); without it, rebuilt each time. */
+  readonly fileCache?: RenderedFiles;
 }
 
 export const SIM_FIRMWARE = 'Encedo nGINE FW v1.2.2';
@@ -82,6 +85,7 @@ export class SimulatedDevice {
   #loggerSecret: Buffer;
   #boot!: Boot;
   readonly #files = new Map<string, LogFile>();
+  readonly #fileCache: RenderedFiles | undefined;
   readonly #challenges = new Map<string, number>();
 
   private constructor(options: DeviceOptions) {
@@ -93,6 +97,7 @@ export class SimulatedDevice {
     this.#masterPassphrase = options.masterPassphrase;
     this.epa = options.epa ?? false;
     this.#segmentEvery = options.segmentEvery ?? 0;
+    this.#fileCache = options.fileCache;
     const identity = rng.bytes(32, 'identity');
     this.eid = x25519PublicKey(identity).toString('base64');
     this.#loggerSecret = rng.bytes(32, 'logger');
@@ -433,7 +438,18 @@ export class SimulatedDevice {
       subject: auth.sub,
       data: Buffer.from(id).toString('base64url'),
     });
-    return { status: 200, bytes: Buffer.from(this.fileText(id)!, 'latin1') };
+    return { status: 200, bytes: this.#fileBytes(id, file) };
+  }
+
+  #fileBytes(id: string, file: LogFile): Buffer {
+    if (!file.rebuild || !this.#fileCache) return Buffer.from(this.fileText(id)!, 'latin1');
+    const key = `${this.serial}/${id}`;
+    let bytes = this.#fileCache.get(key);
+    if (!bytes) {
+      bytes = Buffer.from(file.rebuild(), 'latin1');
+      this.#fileCache.set(key, bytes);
+    }
+    return bytes;
   }
 }
 

@@ -3,6 +3,7 @@ import { DeviceClient } from '../../../src/device/client.js';
 import { parseLogSync } from '../../../src/logfile/parse.js';
 import { verifyLines } from '../../../src/logfile/verify.js';
 import { type FleetOptions, type SimulatorFleet, startSimulatorFleet } from '../../../src/simulator/fleet.js';
+import { RenderedFiles } from '../../../src/simulator/file-cache.js';
 import type { HemSimulator } from '../../../src/simulator/server.js';
 
 const PASS = 'fleet passphrase';
@@ -132,5 +133,24 @@ describe('session accounting', () => {
     expect(quiet!.stats()).toEqual({ sessions: 0, requests: 0, maxConcurrentSessions: 0 });
     const [off] = await fleet();
     expect((await fetch(`${off!.url}/sim/stats`)).status).toBe(404);
+  });
+  it('with a file cache, serves each closed file as a rebuild gives it, and evicts the least recently read', async () => {
+    const [plain] = await fleet({ devices: 1, boots: 3, eventsPerBoot: 20, seed: 9 });
+    const ids = (await client(plain!).listLogFiles()).ids.slice(0, 3);
+    const rebuilt = await Promise.all(ids.map((id) => client(plain!).fetchLogFile(id)));
+    const budget = rebuilt.reduce((n, b) => n + b.length, 0); // the three files exactly
+    const fileCache = new RenderedFiles(budget);
+    const [cached, other] = await fleet({ devices: 2, boots: 3, eventsPerBoot: 20, seed: 9, fileCache });
+    const c = client(cached!);
+    for (const round of [1, 2])
+      for (const [i, id] of ids.entries())
+        expect((await c.fetchLogFile(id)).equals(rebuilt[i]!), `${round}`).toBe(true);
+    expect(fileCache.bytes).toBe(budget);
+    // The other device's files share the budget: the first device's least recently read go first.
+    const otherIds = (await client(other!).listLogFiles()).ids.slice(0, 2);
+    for (const id of otherIds) await client(other!).fetchLogFile(id);
+    expect(fileCache.get(`${cached!.device.serial}/${ids[0]}`)).toBeUndefined();
+    expect(fileCache.get(`${other!.device.serial}/${otherIds[1]}`)).toBeDefined();
+    expect(fileCache.bytes).toBeLessThanOrEqual(budget);
   });
 });
