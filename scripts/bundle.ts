@@ -8,20 +8,29 @@ import { type Plugin, build } from 'esbuild';
 import { PACKAGE_ROOT } from '../src/shared/package-info.js';
 
 /**
- * The Elasticsearch client loads Apache Arrow (some 300 modules, 0.1 s of every start) for its ES|QL Arrow
- * helpers alone, which the forwarder never calls: the bundle gets a stand-in that says so if anything did.
+ * Stand-ins for what the clients load at start but the forwarder never uses (0.2 s of every start together):
+ * Apache Arrow (some 300 modules) for the ES client's ES|QL Arrow helpers, and the OpenTelemetry SDK core,
+ * which the transport calls only with suppressInternalInstrumentation, never set here (its spans go to the
+ * no-op tracer of @opentelemetry/api, which stays). Anything that did call them would fail saying so.
  */
-const withoutArrow: Plugin = {
-  name: 'without-apache-arrow',
+const STAND_INS: Record<string, string> = {
+  'apache-arrow': [
+    "const missing = () => { throw new Error('the ES|QL Arrow helpers are not part of hem-forwarder'); };",
+    'module.exports = { tableFromIPC: missing, AsyncRecordBatchStreamReader: { from: missing } };',
+  ].join('\n'),
+  '@opentelemetry/core': [
+    "const missing = () => { throw new Error('the OpenTelemetry SDK core is not part of hem-forwarder'); };",
+    'module.exports = { suppressTracing: missing };',
+  ].join('\n'),
+};
+const standIns: Plugin = {
+  name: 'stand-ins',
   setup(b) {
-    b.onResolve({ filter: /^apache-arrow(\/.*)?$/ }, () => ({ path: 'apache-arrow', namespace: 'stand-in' }));
-    b.onLoad({ filter: /.*/, namespace: 'stand-in' }, () => ({
-      loader: 'js',
-      contents: [
-        "const missing = () => { throw new Error('the ES|QL Arrow helpers are not part of hem-forwarder'); };",
-        'module.exports = { tableFromIPC: missing, AsyncRecordBatchStreamReader: { from: missing } };',
-      ].join('\n'),
+    b.onResolve({ filter: /^(apache-arrow|@opentelemetry\/core)(\/.*)?$/ }, (args) => ({
+      path: args.path.startsWith('apache-arrow') ? 'apache-arrow' : '@opentelemetry/core',
+      namespace: 'stand-in',
     }));
+    b.onLoad({ filter: /.*/, namespace: 'stand-in' }, (args) => ({ loader: 'js', contents: STAND_INS[args.path]! }));
   },
 };
 
@@ -40,7 +49,7 @@ await build({
   minifySyntax: true,
   chunkNames: 'chunk-[hash]',
   logLevel: 'warning',
-  plugins: [withoutArrow],
+  plugins: [standIns],
   // The dependencies are CommonJS modules inside an ES module: they get the require and paths they expect.
   banner: {
     js: [
