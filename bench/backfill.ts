@@ -13,7 +13,7 @@
  * third from run to run (merges, its JIT, its GC). So --rounds pairs are measured, each forwarder run right
  * before its plain bulk, and the target holds for the median of their ratios.
  *
- *   npm run bench:backfill -- [--files 30] [--records 2000] [--warmup 1] [--rounds 3] [--elasticsearch URL]
+ *   npm run bench:backfill -- [--files 30] [--records 2000] [--warmup 1] [--rounds 5] [--elasticsearch URL]
  *
  * The engine is --elasticsearch, else ELASTICSEARCH_URL, else the test engine started on port 9272 (and
  * stopped at the end). Before the measured run, --warmup untimed `run --once` rounds (into a namespace of
@@ -56,7 +56,7 @@ const { values } = parseArgs({
     files: { type: 'string', default: '30' },
     records: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     elasticsearch: { type: 'string' },
     'engine-port': { type: 'string', default: '9272' },
   },

@@ -66,8 +66,9 @@ const PRIVILEGE_HINT = 'the API key or user needs the create_doc (or create) pri
  * checkpointed); anything else is a refusal of the content and dead-lettered with the original document. A
  * whole request that fails to connect, times out, gets 429/5xx or a cluster block is retried the same way. A
  * response whose items do not match the request is resent a bounded number of times, then fails the units.
- * Memory is bounded: one buffer plus `concurrency` requests in flight. A request slot that frees takes what
- * the buffer holds (at least a quarter of a request), so the engine keeps `concurrency` requests while files are
+ * Memory is bounded: one buffer plus `concurrency` requests in flight, and the few documents of immediate
+ * units (custody digests), which go at once in requests of their own. A request slot that frees takes what the
+ * buffer holds (at least a quarter of a request), so the engine keeps `concurrency` requests while files are
  * still being mapped.
  */
 export class SearchBulkSink implements Sink {
