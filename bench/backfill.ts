@@ -11,9 +11,10 @@
  *
  * One pair of runs says little on a small machine: the engine's own CPU for the same documents varies by a
  * third from run to run (merges, its JIT, its GC). So --rounds pairs are measured, each forwarder run right
- * before its plain bulk, and the target holds for the median of their ratios.
+ * before its plain bulk, and the target holds for the median of their ratios. Each phase starts once the
+ * machine has settled (nearly idle), so that neither pays for the other's background work.
  *
- *   npm run bench:backfill -- [--files 30] [--records 2000] [--warmup 1] [--rounds 5] [--elasticsearch URL]
+ *   npm run bench:backfill -- [--files 30] [--records 2000] [--warmup 2] [--rounds 5] [--elasticsearch URL]
  *
  * The engine is --elasticsearch, else ELASTICSEARCH_URL, else the test engine started on port 9272 (and
  * stopped at the end). Before the measured run, --warmup untimed `run --once` rounds (into a namespace of
@@ -55,7 +56,7 @@ const { values } = parseArgs({
   options: {
     files: { type: 'string', default: '30' },
     records: { type: 'string', default: '2000' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '5' },
     elasticsearch: { type: 'string' },
     'engine-port': { type: 'string', default: '9272' },
@@ -85,6 +86,20 @@ function machineCpu(): { busy: number; total: number } {
     return { busy: (total - ticks[3]! - ticks[4]!) / 100, total: total / 100 };
   } catch {
     return { busy: 0, total: 0 };
+  }
+}
+
+/**
+ * Waits (at most 20 s) until the machine is nearly idle for half a second: the engine's background work of
+ * the previous phase (merges, refreshes, its GC) would otherwise land in the next one's time, on either side.
+ */
+async function settle(): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const before = machineCpu();
+    await new Promise((r) => setTimeout(r, 500));
+    const { share } = machineUse(before);
+    if (share < 0.15) return;
   }
 }
 
@@ -214,6 +229,7 @@ async function round(sim: Simulator, name: string, label: string): Promise<Round
   const plainNamespace = `${name}plain`;
   const plainIndex = `logs-encedo_hem.audit-${plainNamespace}`;
   const simCpu = () => (sim.child.pid ? cpuSeconds(sim.child.pid) : 0);
+  await settle();
   const [runMachine, runSim] = [machineCpu(), simCpu()];
   const run = await runOnce(writeConfig(dir, sim, url, name));
   const runUse = machineUse(runMachine);
@@ -222,6 +238,7 @@ async function round(sim: Simulator, name: string, label: string): Promise<Round
   const documents = (await client.count({ index })).count;
 
   const docs = await readBack(client, index, plainNamespace);
+  await settle();
   const plainMachine = machineCpu();
   const started = process.hrtime.bigint();
   const plain = await plainBulk(client, docs);
