@@ -23,11 +23,13 @@ const STAND_INS: Record<string, string> = {
     'module.exports = { suppressTracing: missing };',
   ].join('\n'),
 };
+const STANDS_IN_FOR = /^(apache-arrow|@opentelemetry\/core)(\/.*)?$/;
 const standIns: Plugin = {
   name: 'stand-ins',
   setup(b) {
-    b.onResolve({ filter: /^(apache-arrow|@opentelemetry\/core)(\/.*)?$/ }, (args) => ({
-      path: args.path.startsWith('apache-arrow') ? 'apache-arrow' : '@opentelemetry/core',
+    // Any module of either package (`apache-arrow/Arrow.node`) resolves to the package's stand-in.
+    b.onResolve({ filter: STANDS_IN_FOR }, (args) => ({
+      path: STANDS_IN_FOR.exec(args.path)![1]!,
       namespace: 'stand-in',
     }));
     b.onLoad({ filter: /.*/, namespace: 'stand-in' }, (args) => ({ loader: 'js', contents: STAND_INS[args.path]! }));
