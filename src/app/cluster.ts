@@ -3,9 +3,7 @@
 // bulk sink), each over that engine's own official client with its auth and TLS.
 import type { ElasticsearchConfig, OpenSearchConfig } from '../config/schema.js';
 import { redactUrl } from '../shared/redact.js';
-import { type ElasticsearchConnection, createElasticsearchClient } from '../sinks/elasticsearch/client.js';
-import { elasticsearchRest } from '../sinks/elasticsearch/rest.js';
-import { ElasticsearchTransport } from '../sinks/elasticsearch/transport.js';
+import type { ElasticsearchConnection } from '../sinks/elasticsearch/client.js';
 import type { OpenSearchConnection } from '../sinks/opensearch/client.js';
 import type { RestClient } from '../sinks/search/rest.js';
 import type { BulkTransport } from '../sinks/search/transport.js';
@@ -59,8 +57,20 @@ export function compressionPays(es: { hosts: readonly string[]; cloud_id?: strin
   });
 }
 
-/** The OpenSearch output's modules, loaded only when that output is used (its client costs 0.1 s to load). */
-export async function loadOpenSearch() {
+/**
+ * Either output's modules, loaded only when that output is used: each client costs about 0.1 s to load, which
+ * `run` spends while the device logins are prepared (and no other command pays for the client it does not use).
+ */
+async function loadElasticsearch() {
+  const [client, rest, transport] = await Promise.all([
+    import('../sinks/elasticsearch/client.js'),
+    import('../sinks/elasticsearch/rest.js'),
+    import('../sinks/elasticsearch/transport.js'),
+  ]);
+  return { ...client, ...rest, ...transport };
+}
+
+async function loadOpenSearch() {
   const [client, rest, transport] = await Promise.all([
     import('../sinks/opensearch/client.js'),
     import('../sinks/opensearch/rest.js'),
@@ -69,13 +79,14 @@ export async function loadOpenSearch() {
   return { ...client, ...rest, ...transport };
 }
 
-export function openElasticsearch(connection: ElasticsearchConnection, where: string): SearchCluster {
-  const client = createElasticsearchClient(connection);
+export async function openElasticsearch(connection: ElasticsearchConnection, where: string): Promise<SearchCluster> {
+  const es = await loadElasticsearch();
+  const client = es.createElasticsearchClient(connection);
   return {
     kind: 'elasticsearch',
     where: `Elasticsearch ${where}`,
-    rest: elasticsearchRest(client),
-    transport: new ElasticsearchTransport(client),
+    rest: es.elasticsearchRest(client),
+    transport: new es.ElasticsearchTransport(client),
     close: () => client.close(),
   };
 }
@@ -99,7 +110,7 @@ export function openConfiguredCluster(
 ): Promise<SearchCluster> {
   if (kind === 'opensearch') return openOpenSearch(openSearchConnection(output.opensearch!));
   const es = output.elasticsearch!;
-  return Promise.resolve(openElasticsearch(elasticsearchConnection(es), describeElasticsearch(es)));
+  return openElasticsearch(elasticsearchConnection(es), describeElasticsearch(es));
 }
 
 /** Connection settings from OPENSEARCH_* environment variables, for commands given only a URL. */

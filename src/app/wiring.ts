@@ -109,34 +109,22 @@ async function installAssets(rest: RestClient, config: Config, retention: string
 /** Files streaming from devices into the output at once, across all devices (see DeviceCollectorOptions.streams). */
 const FILES_STREAMING = 4;
 
-export interface DeviceHandle {
-  readonly collector: DeviceCollector;
+/** A device as configured, reachable: its client, and the in-process simulator behind a `simulator:` device. */
+export interface DeviceEndpoint {
   readonly client: DeviceClient;
+  /** With a simulator's url, certificate pin and logger key filled in. */
   readonly config: DeviceConfig;
   readonly simulator: HemSimulator | null;
 }
 
+export interface DeviceHandle extends DeviceEndpoint {
+  readonly collector: DeviceCollector;
+}
+
 /** A client per device; a `simulator:` device runs in-process on loopback with a pinned certificate. */
-export async function createDevices(
-  config: Config,
-  deps: {
-    sink: Sink;
-    outputId: string;
-    store: StateStore;
-    log: Logger;
-    metrics: Metrics;
-    onFile?: (d: string, done: number, total: number) => void;
-    custody?: CustodyOptions;
-    /** This instance's id (status documents). */
-    instance?: string;
-    /** With leases: throws once this instance no longer holds the device's lease. */
-    fence?: (device: string) => Promise<void>;
-  },
-): Promise<DeviceHandle[]> {
-  const streams = new Limiter(FILES_STREAMING);
+export async function openDevices(config: Config, log: Logger): Promise<DeviceEndpoint[]> {
   return Promise.all(
     config.devices.map(async (dc) => {
-      const log = deps.log.child({ device: dc.name });
       let simulator: HemSimulator | null = null;
       let device = dc;
       let passphrase = () => dc.passphrase!.reveal();
@@ -163,7 +151,7 @@ export async function createDevices(
           logger_key: dc.logger_key ?? simulator.device.loggerPublicKey.toString('base64'),
         };
         log.info(
-          { url: simulator.url, boots: dc.simulator.boots, tampered: dc.simulator.tamper.length },
+          { device: dc.name, url: simulator.url, boots: dc.simulator.boots, tampered: dc.simulator.tamper.length },
           'started the in-process simulated device',
         );
       }
@@ -171,7 +159,7 @@ export async function createDevices(
         url: device.url!,
         name: dc.name,
         passphrase,
-        log: deps.log,
+        log,
         ...(device.tls
           ? { tls: { ...device.tls, ...(device.tls.ca ? { ca: readFileSync(device.tls.ca, 'utf8') } : {}) } }
           : {}),
@@ -181,24 +169,58 @@ export async function createDevices(
         maxFiles: dc.max_files,
         pacingMs: dc.pacing,
       });
-      const { sink, outputId, store, metrics, onFile, custody, instance, fence } = deps;
-      const collector = new DeviceCollector({
-        streams,
-        ...(custody ? { custody } : {}),
-        ...(instance ? { instance } : {}),
-        ...(fence ? { fence: () => fence(dc.name) } : {}),
-        config: device,
-        client,
-        sink,
-        outputId,
-        store,
-        log,
-        metrics,
-        ...(onFile ? { onFile } : {}),
-      });
-      return { collector, client, config: device, simulator };
+      return { client, config: device, simulator };
     }),
   );
+}
+
+/** Closes the devices' clients (at once with `destroy`, failing what is in flight) and their simulators. */
+export async function closeDevices(devices: readonly DeviceEndpoint[], destroy = false): Promise<void> {
+  await Promise.all(
+    devices.map(async (d) => {
+      await (destroy ? d.client.destroy() : d.client.close());
+      await d.simulator?.close();
+    }),
+  );
+}
+
+/** A collector per device, all writing to one sink. */
+export function createDevices(
+  endpoints: readonly DeviceEndpoint[],
+  deps: {
+    sink: Sink;
+    outputId: string;
+    store: StateStore;
+    log: Logger;
+    metrics: Metrics;
+    onFile?: (d: string, done: number, total: number) => void;
+    custody?: CustodyOptions;
+    /** This instance's id (status documents). */
+    instance?: string;
+    /** With leases: throws once this instance no longer holds the device's lease. */
+    fence?: (device: string) => Promise<void>;
+  },
+): DeviceHandle[] {
+  const streams = new Limiter(FILES_STREAMING);
+  const { sink, outputId, store, metrics, onFile, custody, instance, fence } = deps;
+  return endpoints.map((endpoint) => {
+    const name = endpoint.config.name;
+    const collector = new DeviceCollector({
+      streams,
+      ...(custody ? { custody } : {}),
+      ...(instance ? { instance } : {}),
+      ...(fence ? { fence: () => fence(name) } : {}),
+      config: endpoint.config,
+      client: endpoint.client,
+      sink,
+      outputId,
+      store,
+      log: deps.log.child({ device: name }),
+      metrics,
+      ...(onFile ? { onFile } : {}),
+    });
+    return { ...endpoint, collector };
+  });
 }
 
 /** This instance's id: config state.instance_id, else host and pid. */

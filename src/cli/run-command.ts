@@ -6,11 +6,13 @@ import { hostname } from 'node:os';
 import {
   type DeviceHandle,
   type Output as ForwarderOutput,
+  closeDevices,
   createDevices,
   createOutput,
   createStore,
   digestDirOf,
   instanceIdOf,
+  openDevices,
 } from '../app/wiring.js';
 import { Fleet } from '../fleet/fleet.js';
 import { ClusterStateStore } from '../state/cluster-store.js';
@@ -23,7 +25,7 @@ import { createLogger } from '../observability/logger.js';
 import { type DeviceView, health } from '../observability/health.js';
 import { Metrics, serveMetrics } from '../observability/metrics.js';
 import { Progress } from '../observability/progress.js';
-import { SetupError } from '../sinks/elasticsearch/setup.js';
+import { SetupError } from '../sinks/search/setup.js';
 import { ForwarderError, exitCodeFor } from '../shared/errors.js';
 import { loadOrCreateCustodyKey } from '../state/custody-key.js';
 import { lockStateDir } from '../state/lock.js';
@@ -112,10 +114,15 @@ async function collect(
   out: Output,
   custody: CustodyOptions,
 ): Promise<number> {
+  const endpoints = await openDevices(config, log);
+  // Without a fleet this instance collects every device: each login's first half (challenge and PBKDF2, which
+  // the device does not audit) runs beside the output's setup instead of after it.
+  if (config.state.store === 'file') for (const d of endpoints) void d.client.prepareLogin();
   let output: Awaited<ReturnType<typeof createOutput>>;
   try {
     output = await createOutput(config, log);
   } catch (err) {
+    await closeDevices(endpoints, true);
     if (err instanceof SetupError) {
       out.error(`output: ${err.message}`);
       return EXIT_INVALID;
@@ -126,13 +133,20 @@ async function collect(
   const metrics = new Metrics(() => sink.stats);
   const instance = instanceIdOf(config);
   metrics.instance.set({ instance, version: PACKAGE_VERSION }, 1);
-  const store = await createStore(config, { rest: output.rest, instance });
+  let store: Awaited<ReturnType<typeof createStore>>;
+  try {
+    store = await createStore(config, { rest: output.rest, instance });
+  } catch (err) {
+    await closeDevices(endpoints, true);
+    await output.close?.();
+    throw err;
+  }
   const shared = store instanceof ClusterStateStore ? store : null;
   const fleet = shared ? createFleet(config, shared, output, instance, log, metrics) : null;
   const progress = new Progress(process.stderr);
   const onFile = (d: string, done: number, total: number) => progress.update(d, done, total);
   const fence = shared ? (device: string) => shared.confirm(device) : undefined;
-  const devices = await createDevices(config, {
+  const devices = createDevices(endpoints, {
     sink,
     outputId: output.id,
     store,
@@ -158,7 +172,7 @@ async function collect(
       );
     server = config.metrics ? await serveMetrics(config.metrics.listen, metrics, report) : null;
   } catch (err) {
-    await Promise.all(devices.map(async (d) => Promise.all([d.client.close(), d.simulator?.close()])));
+    await closeDevices(devices);
     await fleet?.stop().catch(() => undefined);
     await output.close?.();
     throw err;
@@ -219,12 +233,7 @@ async function collect(
     if (onceTimer) clearTimeout(onceTimer);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    await Promise.all(
-      devices.map(async (d) => {
-        await (controller.signal.aborted ? d.client.destroy() : d.client.close());
-        await d.simulator?.close();
-      }),
-    );
+    await closeDevices(devices, controller.signal.aborted);
     await output.close?.();
     server?.close();
   }

@@ -85,7 +85,7 @@ export async function clusterFrom(
     throw new UsageError(`${flag}: ${redactUrls(JSON.stringify(url))} is not a URL`);
   }
   const cluster = values.elasticsearch
-    ? openElasticsearch(connectionFromEnv(url), redactUrl(url))
+    ? await openElasticsearch(connectionFromEnv(url), redactUrl(url))
     : await openOpenSearch(openSearchConnectionFromEnv(url));
   return { cluster };
 }

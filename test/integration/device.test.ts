@@ -139,6 +139,52 @@ describe('client and simulator over HTTPS with a pinned certificate', () => {
   });
 });
 
+describe('prepared login (the run command prepares it while the output is set up)', () => {
+  const events = (sim: HemSimulator) =>
+    verifyLines(
+      parseLogSync(Buffer.from(sim.device.fileText(sim.device.currentFileId)!)),
+      sim.device.loggerPublicKey,
+    ).records.map((r) => (r.record.kind === 'record' ? r.record.event : -1));
+
+  it('leaves no trace in the audit log; the login answers its challenge (no request more than without)', async () => {
+    const plain = await simulator({ boots: 1 });
+    await client(plain).listLogFiles();
+    const sim = await simulator({ boots: 1 });
+    const c = client(sim);
+    await c.prepareLogin();
+    expect(sim.stats()).toMatchObject({ requests: 1, sessions: 0 });
+    expect(events(sim)).not.toContain(13); // no AUTH_SUCCESS_INTERNAL before the login itself
+    await c.listLogFiles();
+    expect(sim.stats()).toMatchObject({ requests: plain.stats().requests, sessions: 1 });
+    expect(events(sim)).toContain(13);
+  });
+
+  it('a prepared challenge that has gone stale is not answered: the login fetches a fresh one', async () => {
+    const plain = await simulator({ boots: 1 });
+    await client(plain).listLogFiles();
+    const sim = await simulator({ boots: 1 });
+    const c = client(sim);
+    await c.prepareLogin();
+    const realNow = Date.now;
+    Date.now = () => realNow() + 31_000;
+    try {
+      await c.listLogFiles();
+    } finally {
+      Date.now = realNow;
+    }
+    expect(sim.stats()).toMatchObject({ requests: plain.stats().requests + 1, sessions: 1 });
+  });
+
+  it('a prepare that fails is silent; the login meets the failure again and reports it', async () => {
+    const sim = await simulator({ boots: 1 });
+    sim.device.rtcSet = false;
+    const c = client(sim);
+    await expect(c.prepareLogin()).resolves.toBeUndefined();
+    const err = await rejection(c.listLogFiles());
+    expect(err.code).toBe('clock_not_set');
+  });
+});
+
 describe('failure paths', () => {
   it('a wrong passphrase is refused (401), and answers slow down after three failures', async () => {
     const sim = await simulator({ boots: 1, authDelayMs: 100 });
