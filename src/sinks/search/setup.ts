@@ -148,8 +148,12 @@ export async function setupEngine(
 ): Promise<{ engine: EngineInfo; actions: SetupAction[] }> {
   const engine = await detectEngine(rest);
   const actions: SetupAction[] = [];
-  for (const asset of plannedAssets(engine, options)) {
-    const found = await fetchInstalled(rest, asset);
+  const assets = plannedAssets(engine, options);
+  // Read at once, installed in order (component templates before the index templates that compose them): a
+  // start against a remote cluster pays one round trip for the reads, not one per asset.
+  const installedNow = await Promise.all(assets.map((asset) => fetchInstalled(rest, asset)));
+  for (const [i, asset] of assets.entries()) {
+    const found = installedNow[i]!;
     if (found === 'unsupported') {
       actions.push({
         kind: asset.kind,
