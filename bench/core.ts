@@ -4,7 +4,7 @@
  * - in process: parse + verify + map + serialize, against a baseline that only splits the same bytes into
  *   lines; records/s of both, their ratio, and the peak RSS of this process;
  * - CLI: `hem-forwarder parse --key-file K FILE > /dev/null` as a child process started like the bin
- *   (`node --max-old-space-size=160`), against a lean reference pass over the same bytes in a child of its
+ *   (the node flags of its `#!` line), against a lean reference pass over the same bytes in a child of its
  *   own (bench/core-reference.ts: split, HMAC check, a small JSON per record); records/s of both, their
  *   ratio, and the peak RSS of each (VmHWM sampled from /proc). With --rounds N the two alternate N times
  *   and the medians are reported.
@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runTimed } from './child.js';
+import { nodeFlags, runTimed } from './child.js';
 import { createHash } from 'node:crypto';
 import { mapLogFile } from '../src/ecs/map-file.js';
 import { sourceJson } from '../src/ecs/map.js';
@@ -34,8 +34,6 @@ if (ONLY !== undefined && ONLY !== 'core' && ONLY !== 'cli') throw new Error('--
 const ROUNDS = Number(args.values.rounds);
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const REFERENCE = fileURLToPath(new URL('./core-reference.js', import.meta.url));
-/** The bin's shebang flags: the CLI is measured as users run it. */
-const NODE_FLAGS = ['--max-old-space-size=160'];
 const PER_SEGMENT = 100_000;
 const secret = new Uint8Array(createHash('sha256').update('bench logger').digest());
 const dir = mkdtempSync(join(tmpdir(), 'hemfwd-bench-'));
@@ -124,9 +122,9 @@ interface ChildRun extends Timed {
   readonly peak: number;
 }
 
-/** Runs `node NODE_FLAGS script ...args` with stdout to /dev/null; fails unless it exits 0. */
+/** Runs `node <the bin's #! flags> script ...args` as users run the CLI, stdout discarded; fails unless it exits 0. */
 async function child(script: string, argv: string[]): Promise<ChildRun> {
-  const { code, seconds, peak } = await runTimed([script, ...argv], { flags: NODE_FLAGS, stderr: 'ignore' });
+  const { code, seconds, peak } = await runTimed([script, ...argv], { flags: nodeFlags, stderr: 'ignore' });
   if (code !== 0) throw new Error(`${script} ${argv.join(' ')} exited with ${code}`);
   return { n: RECORDS, seconds, peak };
 }
@@ -169,7 +167,7 @@ async function cli(): Promise<void> {
   const ratio = median(ratios);
   const peak = Math.max(...cliRuns.map((r) => r.peak));
   const what = ROUNDS > 1 ? `median of ${ROUNDS} rounds` : 'one round';
-  console.log(`CLI (child processes, node ${NODE_FLAGS.join(' ')}, stdout to /dev/null, ${what}):`);
+  console.log(`CLI (child processes, node ${nodeFlags.join(' ')}, stdout to /dev/null, ${what}):`);
   console.log(
     `  reference (split, HMAC, small JSON): ${fmt(refRate)} records/s  ` +
       `(peak RSS ${mb(Math.max(...refs.map((r) => r.peak)))})`,
