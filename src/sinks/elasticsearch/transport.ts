@@ -7,6 +7,7 @@ import {
   answerFailure,
   clusterBlock,
   itemResults,
+  ndjsonBody,
 } from '../search/transport.js';
 
 /** The bulk API of Elasticsearch (and engines that answer like it) through the official client. */
@@ -21,12 +22,12 @@ export class ElasticsearchTransport implements BulkTransport {
   async bulk(lines: readonly string[], signal: AbortSignal): Promise<BulkItemResult[]> {
     let response: Awaited<ReturnType<Client['bulk']>>;
     try {
-      // Strings go into the body as they are: the sources are serialized once, by the mapper. The answer is cut
-      // to what is read (status and error per item): a 5,000-item answer otherwise repeats index, id, version,
-      // shards and sequence numbers for every document, and parsing that is on the critical path.
+      // The sources, serialized once by the mapper, go into one Buffer (the client sends a Buffer as it is). The
+      // answer is cut to what is read (status and error per item): a 5,000-item answer otherwise repeats index,
+      // id, version, shards and sequence numbers for every document, and parsing that is on the critical path.
       response = await this.#client.bulk(
         {
-          operations: lines as string[],
+          operations: ndjsonBody(lines) as unknown as string[],
           filter_path: ['items.*.status', 'items.*.error.type', 'items.*.error.reason'],
         },
         { signal },

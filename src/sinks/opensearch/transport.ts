@@ -5,6 +5,7 @@ import {
   type BulkTransport,
   answerFailure,
   itemResults,
+  ndjsonBody,
 } from '../search/transport.js';
 
 /** The bulk API of OpenSearch through the official OpenSearch client. */
@@ -19,9 +20,10 @@ export class OpenSearchTransport implements BulkTransport {
   async bulk(lines: readonly string[], signal: AbortSignal): Promise<BulkItemResult[]> {
     let body: unknown;
     try {
-      // The NDJSON as sent (the sources are serialized once, by the mapper); the answer cut to status and error.
+      // The NDJSON in one Buffer (the sources are serialized once, by the mapper); the answer cut to status and
+      // error.
       const request = this.#client.bulk({
-        body: `${lines.join('\n')}\n`,
+        body: ndjsonBody(lines),
         filter_path: 'items.*.status,items.*.error.type,items.*.error.reason',
       } as never);
       const abort = () => request.abort();
