@@ -2,17 +2,20 @@
  * End-to-end backfill throughput: `hem-forwarder run --once` (the built CLI in a process of its own, with the
  * node flags of its `#!` line) collecting 30 closed log files of 2,000 records each from the simulator (also
  * a process of its own) into a search engine, against a baseline measured in the same run on the same engine:
- * the very audit documents the forwarder wrote, read back into memory first, then bulk-indexed by the plain
- * client into a fresh data stream of the same template family (`create` actions, batches of the forwarder's
- * default flush_count, as many requests in flight as its default concurrency, compression as its default
- * would choose for the URL). The ratio (forwarder docs/s / plain bulk docs/s) is how much of the engine's
- * indexing speed the forwarder keeps end to end: the rest is the device requests, the verification and
- * mapping, the checkpoints, and the process start. The forwarder's peak RSS is sampled from /proc.
+ * the very audit documents the forwarder wrote (those of its first run, read back into memory before anything
+ * is timed), bulk-indexed by the plain client into a fresh data stream of the same template family (`create`
+ * actions, batches of the forwarder's default flush_count, as many requests in flight as its default
+ * concurrency, compression as its default would choose for the URL). The ratio (forwarder docs/s / plain bulk
+ * docs/s) is how much of the engine's indexing speed the forwarder keeps end to end: the rest is the device
+ * requests, the verification and mapping, the checkpoints, and the process start. The forwarder's peak RSS is
+ * sampled from /proc.
  *
  * One pair of runs says little on a small machine: the engine's own CPU for the same documents varies by a
- * third from run to run (merges, its JIT, its GC). So --rounds pairs are measured, each forwarder run right
- * before its plain bulk, and the target holds for the median of their ratios. Each phase starts once the
- * machine has settled (nearly idle), so that neither pays for the other's background work.
+ * third from run to run (merges, its JIT, its GC). So --rounds pairs are measured and the target holds for the
+ * median of their ratios. The order within a pair alternates (run --once first, then the plain bulk first),
+ * because the engine keeps warming up over the first rounds and whichever writer always went first would
+ * always meet it colder. Each phase starts once the machine has settled (nearly idle), so that neither pays
+ * for the other's background work.
  *
  *   npm run bench:backfill -- [--files 30] [--records 2000] [--warmup 2] [--rounds 5] [--elasticsearch URL]
  *
@@ -223,46 +226,69 @@ interface Round {
   readonly peak: number;
 }
 
-/** One pair: `run --once` into a namespace of its own, then its documents by the plain client into another. */
-async function round(sim: Simulator, name: string, label: string): Promise<Round> {
+/** The index of the first `run --once` (a warm-up's, else round 1's): the plain bulk's documents come from it. */
+let source: string | null = null;
+
+/**
+ * One pair: `run --once` into a namespace of its own, and the same documents (those of the first run, read
+ * back before anything is timed) by the plain client into another. The order alternates from round to round:
+ * the engine's JIT and caches still warm up over the first rounds, and whichever writer always went first
+ * would always meet the colder engine.
+ */
+async function round(sim: Simulator, name: string, label: string, plainFirst: boolean): Promise<Round> {
   const index = `logs-encedo_hem.audit-${name}`;
   const plainNamespace = `${name}plain`;
   const plainIndex = `logs-encedo_hem.audit-${plainNamespace}`;
   const simCpu = () => (sim.child.pid ? cpuSeconds(sim.child.pid) : 0);
-  await settle();
-  const [runMachine, runSim] = [machineCpu(), simCpu()];
-  const run = await runOnce(writeConfig(dir, sim, url, name));
-  const runUse = machineUse(runMachine);
-  const simSpent = simCpu() - runSim;
-  await client.indices.refresh({ index: `logs-encedo_hem.*-${name}` });
-  const documents = (await client.count({ index })).count;
-
-  const docs = await readBack(client, index, plainNamespace);
-  await settle();
-  const plainMachine = machineCpu();
-  const started = process.hrtime.bigint();
-  const plain = await plainBulk(client, docs);
-  const plainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const plainUse = machineUse(plainMachine);
-  await client.indices.refresh({ index: plainIndex });
-  const plainDocuments = (await client.count({ index: plainIndex })).count;
-
+  const forwarder = async () => {
+    await settle();
+    const [machine, simBefore] = [machineCpu(), simCpu()];
+    const run = await runOnce(writeConfig(dir, sim, url, name));
+    const use = machineUse(machine);
+    const simSpent = simCpu() - simBefore;
+    await client.indices.refresh({ index: `logs-encedo_hem.*-${name}` });
+    source ??= index;
+    return { run, use, simSpent, documents: (await client.count({ index })).count };
+  };
+  const plainly = async () => {
+    await client.indices.refresh({ index: source! });
+    const docs = await readBack(client, source!, plainNamespace);
+    await settle();
+    const machine = machineCpu();
+    const started = process.hrtime.bigint();
+    const plain = await plainBulk(client, docs);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const use = machineUse(machine);
+    await client.indices.refresh({ index: plainIndex });
+    return { plain, seconds, use, docs: docs.length, documents: (await client.count({ index: plainIndex })).count };
+  };
+  let f: Awaited<ReturnType<typeof forwarder>>;
+  let p: Awaited<ReturnType<typeof plainly>>;
+  if (plainFirst && source !== null) {
+    p = await plainly();
+    f = await forwarder();
+  } else {
+    f = await forwarder();
+    p = await plainly();
+  }
+  const { run, documents } = f;
   const runRate = documents / run.seconds;
-  const plainRate = plain.created / plainSeconds;
+  const plainRate = p.plain.created / p.seconds;
   const ratio = runRate / plainRate;
+  const order = plainFirst ? 'plain bulk first' : 'run --once first';
   console.log(
-    `${label}: run --once ${run.seconds.toFixed(2)} s, ${n(runRate)} docs/s, peak RSS ${mb(run.peak)}, ` +
+    `${label} (${order}): run --once ${run.seconds.toFixed(2)} s, ${n(runRate)} docs/s, peak RSS ${mb(run.peak)}, ` +
       `CPU ${run.cpu.toFixed(1)} s (${Math.round((100 * run.cpu) / run.seconds)}% of one core), ` +
-      `${n(run.written)} documents written in all; plain bulk ${plainSeconds.toFixed(2)} s, ${n(plainRate)} docs/s; ` +
+      `${n(run.written)} documents written in all; plain bulk ${p.seconds.toFixed(2)} s, ${n(plainRate)} docs/s; ` +
       `ratio ${ratio.toFixed(2)}`,
   );
-  if (runUse.busy > 0) {
+  if (f.use.busy > 0) {
     // Where the CPU went: on a small machine the forwarder and the simulator take theirs from the engine.
     console.log(
-      `    machine (${availableParallelism()} cores): run --once ${pct(runUse.share)} busy, ` +
-        `${runUse.busy.toFixed(1)} CPU s (forwarder ${run.cpu.toFixed(1)}, simulator ${simSpent.toFixed(1)}, ` +
-        `the rest, the engine and the bench, ${(runUse.busy - run.cpu - simSpent).toFixed(1)}); ` +
-        `plain bulk ${pct(plainUse.share)} busy, ${plainUse.busy.toFixed(1)} CPU s`,
+      `    machine (${availableParallelism()} cores): run --once ${pct(f.use.share)} busy, ` +
+        `${f.use.busy.toFixed(1)} CPU s (forwarder ${run.cpu.toFixed(1)}, simulator ${f.simSpent.toFixed(1)}, ` +
+        `the rest, the engine and the bench, ${(f.use.busy - run.cpu - f.simSpent).toFixed(1)}); ` +
+        `plain bulk ${pct(p.use.share)} busy, ${p.use.busy.toFixed(1)} CPU s`,
     );
   }
 
@@ -270,14 +296,14 @@ async function round(sim: Simulator, name: string, label: string): Promise<Round
     console.error(`run --once ingested ${n(run.filesIngested)} files, not ${n(files)}`);
     process.exitCode = 1;
   }
-  if (plain.failed.length > 0) {
-    console.error(`plain bulk: ${n(plain.failed.length)} items not created, e.g. ${plain.failed[0]}`);
+  if (p.plain.failed.length > 0) {
+    console.error(`plain bulk: ${n(p.plain.failed.length)} items not created, e.g. ${p.plain.failed[0]}`);
     process.exitCode = 1;
   }
-  if (documents !== run.records || docs.length !== documents || plainDocuments !== documents) {
+  if (documents !== run.records || p.docs !== documents || p.documents !== documents) {
     console.error(
       `document counts differ: ${n(run.records)} records collected, ${n(documents)} audit documents written, ` +
-        `${n(docs.length)} read back, ${n(plainDocuments)} in ${plainIndex}`,
+        `${n(p.docs)} read back, ${n(p.documents)} in ${plainIndex}`,
     );
     process.exitCode = 1;
   }
@@ -292,6 +318,7 @@ try {
   sim = await startSimulator(files, perFile, SIM_CACHE_MB);
   for (let i = 0; i < warmups; i++) {
     const warm = await runOnce(writeConfig(dir, sim, url, `${namespace}warm${i}`));
+    source ??= `logs-encedo_hem.audit-${namespace}warm${i}`;
     console.log(`  warm-up run --once ${i + 1}/${warmups}: ${warm.seconds.toFixed(1)} s (untimed)`);
   }
   console.log(
@@ -300,7 +327,8 @@ try {
       `${n(FLUSH_COUNT)} per request, ${CONCURRENCY} in flight, compression ${compression ? 'on' : 'off'}:`,
   );
   const done: Round[] = [];
-  for (let i = 0; i < rounds; i++) done.push(await round(sim, `${namespace}r${i}`, `  round ${i + 1}/${rounds}`));
+  for (let i = 0; i < rounds; i++)
+    done.push(await round(sim, `${namespace}r${i}`, `  round ${i + 1}/${rounds}`, i % 2 === 1));
   const ratios = done.map((r) => r.ratio).sort((a, b) => a - b);
   const median = ratios[Math.floor(ratios.length / 2)]!;
   const peak = Math.max(...done.map((r) => r.peak));
