@@ -338,7 +338,7 @@ export class DeviceClient {
 
   /**
    * Starts the half of a login that leaves no trace in the device's audit log (spec §3.3 audits only a login
-   * that succeeds): the challenge, and the PBKDF2 seed (600,000 rounds: about 0.15 s here, seconds on a small
+   * that succeeds): the challenge, and the PBKDF2 seed (600,000 rounds: about 0.18 s here, seconds on a small
    * host), so that they overlap the output's setup. The next login answers that challenge if it is still fresh.
    * Never fails: whatever went wrong is met again, and reported, by the first real request. Resolves once
    * prepared (no one needs to wait for it).
