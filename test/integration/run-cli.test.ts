@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +10,7 @@ import { parseLogSync } from '../../src/logfile/parse.js';
 import { verifyLines } from '../../src/logfile/verify.js';
 import { SimulatedDevice } from '../../src/simulator/device.js';
 import { HemSimulator } from '../../src/simulator/server.js';
-import { CLI, runCli } from '../helpers/cli.js';
+import { CLI, runCli, runCliAsync } from '../helpers/cli.js';
 import { clusterUrl, countDocs, testClient, uniqueNamespace } from '../helpers/cluster.js';
 
 const es = testClient();
@@ -227,6 +229,38 @@ describe('hem-forwarder run', () => {
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
+    await sim.close();
+  });
+
+  it('an output that fails its setup: the device saw only the silent half of a login, and audited nothing', async () => {
+    const sim = await HemSimulator.start({ passphrase: 'pw', masterPassphrase: 'm', boots: 1, authDelayMs: 5 });
+    // A cluster that refuses the credentials after a while: time enough for a whole login, were one started.
+    const cluster = createServer((_req, res) =>
+      setTimeout(() => res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"no"}'), 1500),
+    );
+    await new Promise<void>((resolve) => cluster.listen(0, '127.0.0.1', resolve));
+    const { port } = cluster.address() as AddressInfo;
+    const dir = mkdtempSync(join(tmpdir(), 'hemfwd-nosetup-'));
+    const path = join(dir, 'config.yaml');
+    writeFileSync(
+      path,
+      `state_dir: ${dir}/state\nlog: { level: warn, format: ecs }\ndevices:\n` +
+        `  - name: quiet\n    url: ${sim.url}\n    passphrase: \${env:QUIET_PW}\n` +
+        `    tls: { fingerprint: "${sim.certSha256}" }\n` +
+        `    logger_key: ${sim.device.loggerPublicKey.toString('base64')}\n` +
+        `output: { type: elasticsearch, elasticsearch: { hosts: ["http://127.0.0.1:${port}"] } }\n`,
+    );
+    const r = await runCliAsync(['run', '--once', '--config', path], { env: { QUIET_PW: 'pw' } });
+    cluster.close();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/output: /);
+    // The login challenge only (prepared beside the setup): no token issued, nothing in the audit log.
+    expect(sim.stats()).toMatchObject({ requests: 1, sessions: 0 });
+    const text = sim.device.fileText(sim.device.currentFileId)!;
+    const events = verifyLines(parseLogSync(Buffer.from(text, 'latin1')), sim.device.loggerPublicKey).records.map(
+      (x) => (x.record.kind === 'record' ? x.record.event : -1),
+    );
+    expect(events).not.toContain(13); // AUTH_SUCCESS_INTERNAL
     await sim.close();
   });
 
