@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DeviceClient, type DeviceClientOptions } from '../../src/device/client.js';
 import {
   EJWT_HEADER,
@@ -146,33 +146,40 @@ describe('prepared login (the run command prepares it while the output is set up
       sim.device.loggerPublicKey,
     ).records.map((r) => (r.record.kind === 'record' ? r.record.event : -1));
 
-  it('leaves no trace in the audit log; the login answers its challenge (no request more than without)', async () => {
-    const plain = await simulator({ boots: 1 });
-    await client(plain).listLogFiles();
+  /** Requests a client makes to list a fresh device's files when nothing was prepared. */
+  let unprepared = 0;
+  beforeAll(async () => {
+    const sim = await simulator({ boots: 1 });
+    await client(sim).listLogFiles();
+    unprepared = sim.stats().requests;
+  });
+
+  async function prepared(): Promise<{ sim: HemSimulator; c: DeviceClient }> {
     const sim = await simulator({ boots: 1 });
     const c = client(sim);
     await c.prepareLogin();
+    return { sim, c };
+  }
+
+  it('leaves no trace in the audit log; the login answers its challenge (no request more than without)', async () => {
+    const { sim, c } = await prepared();
     expect(sim.stats()).toMatchObject({ requests: 1, sessions: 0 });
     expect(events(sim)).not.toContain(13); // no AUTH_SUCCESS_INTERNAL before the login itself
     await c.listLogFiles();
-    expect(sim.stats()).toMatchObject({ requests: plain.stats().requests, sessions: 1 });
+    expect(sim.stats()).toMatchObject({ requests: unprepared, sessions: 1 });
     expect(events(sim)).toContain(13);
   });
 
   it('a prepared challenge that has gone stale is not answered: the login fetches a fresh one', async () => {
-    const plain = await simulator({ boots: 1 });
-    await client(plain).listLogFiles();
-    const sim = await simulator({ boots: 1 });
-    const c = client(sim);
-    await c.prepareLogin();
+    const { sim, c } = await prepared();
     const realNow = Date.now;
-    Date.now = () => realNow() + 31_000;
+    const later = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 31_000);
     try {
       await c.listLogFiles();
     } finally {
-      Date.now = realNow;
+      later.mockRestore();
     }
-    expect(sim.stats()).toMatchObject({ requests: plain.stats().requests + 1, sessions: 1 });
+    expect(sim.stats()).toMatchObject({ requests: unprepared + 1, sessions: 1 });
   });
 
   it('a prepare that fails is silent; the login meets the failure again and reports it', async () => {
