@@ -2,7 +2,7 @@
 // of its own, still loaded only when that command runs. Resolving and reading hundreds of modules one by one
 // (the clients, zod, pino, the forwarder's own) took most of every start on 2 cores: check-config 0.46 s as
 // separate modules, 0.18 s bundled with the stand-ins below.
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Plugin, build } from 'esbuild';
 import { PACKAGE_ROOT } from '../src/shared/package-info.js';
@@ -64,3 +64,5 @@ await build({
     ].join(' '),
   },
 });
+// Executable, so that npm start runs it through its #! line, with the node flags written there alone.
+chmodSync(join(outdir, 'main.js'), 0o755);
